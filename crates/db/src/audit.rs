@@ -1,0 +1,75 @@
+//! The `audit_log` table: append-only (triggers refuse UPDATE and DELETE).
+
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+use crate::schema::audit_log;
+use crate::{DbConnection, DbError};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: PrimitiveDateTime,
+    pub action: String,
+    pub target: Option<i64>,
+    pub user_id: Option<i64>,
+    pub username: Option<String>,
+    /// A JSON object.
+    pub metadata: String,
+    pub ip: Option<String>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditInsertForm<'a> {
+    pub at: PrimitiveDateTime,
+    pub action: &'a str,
+    pub target: Option<i64>,
+    pub user_id: Option<i64>,
+    pub username: Option<&'a str>,
+    pub metadata: &'a str,
+    pub ip: Option<&'a str>,
+}
+
+/// Filters and page of an audit listing; newest first, `before_id` is the keyset cursor.
+#[derive(Debug, Default, Clone)]
+pub struct AuditQuery {
+    pub action: Option<String>,
+    pub target: Option<i64>,
+    pub user_id: Option<i64>,
+    pub from: Option<PrimitiveDateTime>,
+    pub to: Option<PrimitiveDateTime>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+pub fn insert(conn: &mut DbConnection, form: &AuditInsertForm<'_>) -> Result<i64, DbError> {
+    Ok(diesel::insert_into(audit_log::table)
+        .values(form)
+        .returning(audit_log::id)
+        .get_result(conn)?)
+}
+
+pub fn list(conn: &mut DbConnection, query: &AuditQuery) -> Result<Vec<AuditRow>, DbError> {
+    let mut select = audit_log::table.select(AuditRow::as_select()).into_boxed();
+    if let Some(action) = &query.action {
+        select = select.filter(audit_log::action.eq(action.clone()));
+    }
+    if let Some(target) = query.target {
+        select = select.filter(audit_log::target.eq(target));
+    }
+    if let Some(user_id) = query.user_id {
+        select = select.filter(audit_log::user_id.eq(user_id));
+    }
+    if let Some(from) = query.from {
+        select = select.filter(audit_log::at.ge(from));
+    }
+    if let Some(to) = query.to {
+        select = select.filter(audit_log::at.lt(to));
+    }
+    if let Some(before) = query.before_id {
+        select = select.filter(audit_log::id.lt(before));
+    }
+    Ok(select.order(audit_log::id.desc()).limit(query.limit).load(conn)?)
+}

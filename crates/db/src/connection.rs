@@ -1,0 +1,194 @@
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, ConnectionError, PgConnection, RunQueryDsl, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::DbError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// Every SQLite connection: WAL so readers never wait for the writer, a busy timeout so a
+/// writer waits for another instead of failing with "database is locked", NORMAL sync (safe
+/// in WAL: a power cut may lose the last commits, never corrupt the file).
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+
+/// Any advisory-lock key will do, as long as it is the same on every node.
+const MIGRATION_LOCK_KEY: i64 = 0x7075_6c73_656b;
+
+/// A connection to either backend; diesel generates the shared query backend.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+/// Which database a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// `postgres://` and `postgresql://` URLs select PostgreSQL; `sqlite://PATH` or a plain
+    /// path selects SQLite. Returns the backend and what to hand its driver.
+    pub fn from_url(url: &str) -> Result<(Self, &str), DbError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok((Self::Postgres, url))
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            Ok((Self::Sqlite, path))
+        } else if url.contains("://") {
+            Err(DbError::Unavailable(
+                "DATABASE_URL must start with postgres:// or sqlite:// (or be a file path)".into(),
+            ))
+        } else {
+            Ok((Self::Sqlite, url))
+        }
+    }
+}
+
+/// Opens connections for the pool, set up for their backend.
+#[derive(Debug)]
+pub struct ConnectionManager {
+    backend: Backend,
+    target: String,
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> Result<DbConnection, ConnectionError> {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.target)?;
+                conn.batch_execute(SQLITE_PRAGMAS)
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            Backend::Postgres => Ok(DbConnection::Postgres(PgConnection::establish(&self.target)?)),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        match conn {
+            DbConnection::Sqlite(_) => false,
+            DbConnection::Postgres(pg) => {
+                diesel::r2d2::R2D2Connection::is_broken(pg)
+            }
+        }
+    }
+}
+
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+/// The database: a connection pool plus which backend it is. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<ConnectionManager>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Db {
+    // The URL may carry a password: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Connects, runs pending migrations, and hands out a pool of `pool_size` connections.
+    pub fn open(url: &str, pool_size: u32) -> Result<Self, DbError> {
+        let (backend, target) = Backend::from_url(url)?;
+        let manager = ConnectionManager { backend, target: target.to_owned() };
+        // Connect once outside the pool so a bad URL or a down server is reported with the
+        // driver's own reason rather than r2d2's generic time-out.
+        let mut first = r2d2::ManageConnection::connect(&manager)
+            .map_err(|err| DbError::Unavailable(describe_connection_error(&err)))?;
+        run_migrations(&mut first)?;
+        drop(first);
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .build(manager)?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A connection from the pool; blocks for up to 5 s when all are busy.
+    pub fn conn(&self) -> Result<PooledConnection, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Answers whether the database takes a query now (readiness).
+    pub fn ping(&self) -> Result<(), DbError> {
+        let mut conn = self.pool.get_timeout(Duration::from_secs(2))?;
+        diesel::sql_query("SELECT 1").execute(&mut *conn)?;
+        Ok(())
+    }
+
+    /// Runs `f` in one transaction: it commits when `f` returns `Ok`, rolls back otherwise.
+    pub fn transaction<T, E>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<DbError>,
+    {
+        let mut pooled = self.conn()?;
+        let conn: &mut DbConnection = &mut pooled;
+        conn.transaction::<T, TxError<E>, _>(|tx| f(tx).map_err(TxError::Caller))
+            .map_err(|err| match err {
+                TxError::Caller(err) => err,
+                TxError::Database(err) => E::from(DbError::from(err)),
+            })
+    }
+}
+
+/// Lets callers keep their own error type while diesel reports BEGIN/COMMIT failures.
+enum TxError<E> {
+    Caller(E),
+    Database(diesel::result::Error),
+}
+
+impl<E> From<diesel::result::Error> for TxError<E> {
+    fn from(err: diesel::result::Error) -> Self {
+        Self::Database(err)
+    }
+}
+
+fn describe_connection_error(err: &ConnectionError) -> String {
+    // libpq's messages end in a newline and sometimes span lines; keep one clean line.
+    err.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn run_migrations(conn: &mut DbConnection) -> Result<(), DbError> {
+    let failed = |err: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(err.to_string());
+    match conn {
+        DbConnection::Sqlite(sqlite) => {
+            sqlite.run_pending_migrations(SQLITE_MIGRATIONS).map_err(failed)?;
+        }
+        DbConnection::Postgres(pg) => {
+            // Several nodes may start at once; one migrates while the others wait.
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                .execute(pg)?;
+            let result = pg.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()).map_err(failed);
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+                .execute(pg)?;
+            result?;
+        }
+    }
+    Ok(())
+}

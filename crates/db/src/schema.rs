@@ -1,0 +1,79 @@
+// Portable types only (BigInt, Text, Bool, Timestamp, Binary): the same definitions serve
+// SQLite and PostgreSQL. Keep in step with both folders under migrations/.
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        email -> Text,
+        role -> Text,
+        password_hash -> Text,
+        disabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> BigInt,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    servers (id) {
+        id -> BigInt,
+        owner_id -> BigInt,
+        name -> Text,
+        license_key_hash -> Binary,
+        license_key_ciphertext -> Binary,
+        license_key_last4 -> Text,
+        license_status -> Text,
+        grace_expires_at -> Nullable<Timestamp>,
+        installed_version -> Nullable<Text>,
+        last_heartbeat_at -> Nullable<Timestamp>,
+        last_heartbeat_ip -> Nullable<Text>,
+        license_issued_at -> Timestamp,
+        license_rotated_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        action -> Text,
+        target -> Nullable<BigInt>,
+        user_id -> Nullable<BigInt>,
+        username -> Nullable<Text>,
+        metadata -> Text,
+        ip -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        owner_id -> BigInt,
+        name -> Text,
+        prefix -> Text,
+        token_hash -> Binary,
+        scopes -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(servers -> users (owner_id));
+diesel::joinable!(api_tokens -> users (owner_id));
+
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, servers, audit_log, api_tokens);

@@ -1,0 +1,130 @@
+//! The `users` table.
+
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+use crate::schema::users;
+use crate::{DbConnection, DbError};
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub role: String,
+    pub password_hash: String,
+    pub disabled: bool,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct UserInsertForm<'a> {
+    pub username: &'a str,
+    pub email: &'a str,
+    pub role: &'a str,
+    pub password_hash: &'a str,
+    pub disabled: bool,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+}
+
+/// A partial update: `None` leaves the column as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserUpdateForm {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<String>,
+    pub password_hash: Option<String>,
+    pub disabled: Option<bool>,
+    pub updated_at: Option<PrimitiveDateTime>,
+}
+
+/// Filters and page of a user listing; newest first, `before_id` is the keyset cursor.
+#[derive(Debug, Default, Clone)]
+pub struct UserQuery {
+    pub role: Option<String>,
+    /// Case-insensitive substring of username or email.
+    pub search: Option<String>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+pub fn insert(conn: &mut DbConnection, form: &UserInsertForm<'_>) -> Result<UserRow, DbError> {
+    let id: i64 = diesel::insert_into(users::table)
+        .values(form)
+        .returning(users::id)
+        .get_result(conn)?;
+    find(conn, id)
+}
+
+pub fn find(conn: &mut DbConnection, id: i64) -> Result<UserRow, DbError> {
+    Ok(users::table.find(id).select(UserRow::as_select()).first(conn)?)
+}
+
+pub fn find_by_username(conn: &mut DbConnection, username: &str) -> Result<Option<UserRow>, DbError> {
+    Ok(users::table
+        .filter(users::username.eq(username))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn update(conn: &mut DbConnection, id: i64, form: &UserUpdateForm) -> Result<UserRow, DbError> {
+    let changed = diesel::update(users::table.find(id)).set(form).execute(conn)?;
+    if changed == 0 {
+        return Err(DbError::NotFound);
+    }
+    find(conn, id)
+}
+
+pub fn count_admins(conn: &mut DbConnection) -> Result<i64, DbError> {
+    Ok(users::table.filter(users::role.eq("admin")).count().get_result(conn)?)
+}
+
+/// Admins that are neither disabled nor `except`: keeps the last admin from locking
+/// everyone out.
+pub fn count_other_enabled_admins(conn: &mut DbConnection, except: i64) -> Result<i64, DbError> {
+    Ok(users::table
+        .filter(users::role.eq("admin"))
+        .filter(users::disabled.eq(false))
+        .filter(users::id.ne(except))
+        .count()
+        .get_result(conn)?)
+}
+
+pub fn list(conn: &mut DbConnection, query: &UserQuery) -> Result<Vec<UserRow>, DbError> {
+    let mut select = users::table.select(UserRow::as_select()).into_boxed();
+    if let Some(role) = &query.role {
+        select = select.filter(users::role.eq(role.clone()));
+    }
+    if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
+        let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
+        select = select.filter(
+            lower(users::username)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(users::email).like(pattern).escape('\\')),
+        );
+    }
+    if let Some(before) = query.before_id {
+        select = select.filter(users::id.lt(before));
+    }
+    Ok(select.order(users::id.desc()).limit(query.limit).load(conn)?)
+}
+
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,31 @@
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// One row of the append-only audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    pub id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// e.g. `server.license.revoke`.
+    pub action: String,
+    /// The id of what was acted on; its kind follows from the action's prefix
+    /// (`server.*`: a server, `user.*`: a user, `token.*`: an API token).
+    pub target: Option<i64>,
+    /// The acting user, if one was signed in.
+    pub user_id: Option<i64>,
+    pub username: Option<String>,
+    pub metadata: serde_json::Value,
+    pub ip: Option<String>,
+}
+
+/// `GET /api/v1/audit-log`: one page, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AuditPage {
+    pub items: Vec<AuditEntry>,
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,24 @@
+//! The JSON contract of pulsekey (DESIGN.md §4 and §6): one definition of every request and
+//! response body, shared by the server, the web app and the agent so they cannot drift.
+//!
+//! Field names are camelCase on the wire. Timestamps are RFC 3339 in UTC.
+
+pub mod audit;
+pub mod error;
+pub mod health;
+pub mod heartbeat;
+pub mod license;
+pub mod server;
+pub mod token;
+pub mod user;
+
+pub use audit::{AuditEntry, AuditPage};
+pub use error::{ErrorBody, ErrorCode};
+pub use health::HealthResponse;
+pub use heartbeat::{HeartbeatRequest, HeartbeatResponse};
+pub use license::{Connection, InstallConfig, LicenseStatus, LicenseView, RevealResponse, RevokeRequest};
+pub use server::{CreateServerRequest, MyServer, MyServerList, ServerList, ServerView};
+pub use token::{CreateTokenRequest, CreatedToken, Scope, TokenList, TokenView};
+pub use user::{
+    CreateUserRequest, LoginRequest, LoginResponse, Role, UpdateUserRequest, UserList, UserView,
+};

@@ -1,0 +1,47 @@
+use serde::{Deserialize, Serialize};
+
+use crate::LicenseView;
+
+/// A customer's installation and its license.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ServerView {
+    pub id: i64,
+    pub owner_id: i64,
+    pub name: String,
+    pub license: LicenseView,
+}
+
+/// `GET /api/v1/users/{id}/servers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServerList {
+    pub items: Vec<ServerView>,
+}
+
+/// `POST /api/v1/servers`: the server is created with a fresh ACTIVE license.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateServerRequest {
+    pub owner_id: i64,
+    pub name: String,
+}
+
+/// A customer's own server, as their dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct MyServer {
+    pub id: i64,
+    pub name: String,
+    pub license: LicenseView,
+}
+
+/// `GET /api/v1/me/servers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MyServerList {
+    pub items: Vec<MyServer>,
+}
