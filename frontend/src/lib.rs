@@ -1,1 +1,13 @@
+//! The pulsekey web app. It talks only to the documented API, with the shared types.
 
+mod api;
+mod app;
+
+use wasm_bindgen::prelude::wasm_bindgen;
+
+/// Runs when `boot.js` instantiates the module.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(app::App);
+}

@@ -1,0 +1,119 @@
+//! The `pulsekey` command line (DESIGN.md §9). Every failure ends in one line on stderr and
+//! a non-zero exit, never a panic trace.
+
+use std::net::TcpListener;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pulsekey_db::{Backend, Db};
+
+use crate::config::{Config, ConfigError, ServeArgs, StorageArgs};
+use crate::secrets::{SecretSource, Secrets};
+use crate::state::AppState;
+
+#[derive(Debug, Parser)]
+#[command(name = "pulsekey", version, about = "Self-hosted license server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API, the heartbeat endpoint and the web app.
+    Serve(ServeArgs),
+    /// Print the OpenAPI document (YAML), as checked in as openapi.yaml.
+    #[command(hide = true)]
+    Openapi,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Serve(args) => serve(&args),
+        Command::Openapi => {
+            print!("{}", crate::openapi::yaml());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("pulsekey: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Opens (creating and migrating if need be) the configured database.
+pub fn open_database(storage: &StorageArgs, pool_size: u32) -> Result<Db, ConfigError> {
+    create_data_dir(&storage.data_dir)?;
+    let url = crate::config::database_url(storage);
+    Db::open(&url, pool_size).map_err(|err| ConfigError(format!("cannot open the database: {err}")))
+}
+
+/// The data directory holds the database and secrets: readable by its owner only.
+fn create_data_dir(dir: &std::path::Path) -> Result<(), ConfigError> {
+    let cannot = |err: std::io::Error| {
+        ConfigError(format!("cannot create data directory {}: {err}", dir.display()))
+    };
+    if !dir.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(cannot)?;
+    }
+    // Fail now, with the path in the message, rather than at the first secret or write.
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"").map_err(|err| {
+        ConfigError(format!("data directory {} is not writable: {err}", dir.display()))
+    })?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+fn serve(args: &ServeArgs) -> Result<(), ConfigError> {
+    let config = Config::from_serve_args(args)?;
+    let db = open_database(&args.storage, pool_size())?;
+    let shared = db.backend() == Backend::Postgres;
+    fn source<'a>(variable: &'static str, value: &'a Option<String>, shared: bool) -> SecretSource<'a> {
+        SecretSource { variable, value: value.as_deref(), shared_database: shared }
+    }
+    let secrets = Secrets::load(
+        &config.data_dir,
+        source("PULSEKEY_JWT_SECRET", &args.jwt_secret, shared),
+        source("PULSEKEY_DATA_KEY", &args.storage.data_key, shared),
+        source("PULSEKEY_SIGNING_KEY", &args.signing_key, shared),
+    )?;
+    let listener = TcpListener::bind(config.bind)
+        .map_err(|err| ConfigError(format!("cannot listen on {}: {err}", config.bind)))?;
+    tracing::info!(
+        bind = %config.bind,
+        backend = ?db.backend(),
+        version = crate::VERSION,
+        "pulsekey is serving on {}",
+        config.public_url
+    );
+    let state = AppState::new(db, config, secrets);
+    actix_web::rt::System::new()
+        .block_on(crate::app::serve(state.into(), listener))
+        .map_err(|err| ConfigError(format!("server stopped: {err}")))
+}
+
+/// Enough connections for every worker plus the blocking pool's usual concurrency.
+fn pool_size() -> u32 {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    u32::try_from(cores * 4).unwrap_or(16).clamp(4, 32)
+}

@@ -1,0 +1,202 @@
+//! Configuration: flags and `PULSEKEY_*` variables (DESIGN.md §9), validated once at start.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Where the data lives; shared by every command that opens the database.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// Directory for the SQLite database and generated secrets.
+    #[arg(long, env = "PULSEKEY_DATA_DIR", default_value = "./pulsekey-data")]
+    pub data_dir: PathBuf,
+
+    /// `postgres://…` selects PostgreSQL; default: SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Encrypts stored license keys: 32 bytes, standard base64 (default: generated into the
+    /// data directory).
+    #[arg(long, env = "PULSEKEY_DATA_KEY", hide_env_values = true)]
+    pub data_key: Option<String>,
+}
+
+/// `pulsekey serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+
+    /// Listen address.
+    #[arg(long, env = "PULSEKEY_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    /// URL the proxies reach this server at, written into config.json.
+    #[arg(long, env = "PULSEKEY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Default grace window of a revoke, in days (1–365).
+    #[arg(long, env = "PULSEKEY_GRACE_DAYS", default_value_t = 5)]
+    pub grace_days: i64,
+
+    /// Heartbeat interval told to proxies, in seconds (1–3600).
+    #[arg(long, env = "PULSEKEY_HEARTBEAT_INTERVAL_SECS", default_value_t = 60)]
+    pub heartbeat_interval_secs: u64,
+
+    /// Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed.
+    #[arg(long, env = "PULSEKEY_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    /// Signs session tokens; at least 32 bytes (default: generated into the data directory).
+    #[arg(long, env = "PULSEKEY_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Ed25519 seed that signs heartbeat responses: 32 bytes, standard base64 (default:
+    /// generated into the data directory).
+    #[arg(long, env = "PULSEKEY_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<String>,
+}
+
+/// A configuration that cannot work, said in one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The validated configuration of a running server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub public_url: String,
+    pub grace_days: i64,
+    pub heartbeat_interval_secs: u64,
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Whether the session cookie must travel over HTTPS only.
+    pub secure_cookies: bool,
+}
+
+pub const GRACE_DAYS_RANGE: std::ops::RangeInclusive<i64> = 1..=365;
+
+impl Config {
+    pub fn from_serve_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let bind: SocketAddr = args.bind.parse().map_err(|_| {
+            ConfigError(format!(
+                "PULSEKEY_BIND / --bind: {:?} is not an address like 127.0.0.1:8080",
+                args.bind
+            ))
+        })?;
+        if !GRACE_DAYS_RANGE.contains(&args.grace_days) {
+            return Err(ConfigError(format!(
+                "PULSEKEY_GRACE_DAYS: {} is outside 1–365",
+                args.grace_days
+            )));
+        }
+        if !(1..=3600).contains(&args.heartbeat_interval_secs) {
+            return Err(ConfigError(format!(
+                "PULSEKEY_HEARTBEAT_INTERVAL_SECS: {} is outside 1–3600",
+                args.heartbeat_interval_secs
+            )));
+        }
+        let trusted_proxies = args
+            .trusted_proxies
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<IpAddr>().map_err(|_| {
+                    ConfigError(format!("PULSEKEY_TRUSTED_PROXIES: {s:?} is not an IP address"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let public_url = match &args.public_url {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                url.trim_end_matches('/').to_owned()
+            }
+            Some(url) => {
+                return Err(ConfigError(format!(
+                    "PULSEKEY_PUBLIC_URL: {url:?} must start with http:// or https://"
+                )));
+            }
+            None => default_public_url(bind),
+        };
+        Ok(Self {
+            bind,
+            data_dir: args.storage.data_dir.clone(),
+            database_url: database_url(&args.storage),
+            secure_cookies: public_url.starts_with("https://"),
+            public_url,
+            grace_days: args.grace_days,
+            heartbeat_interval_secs: args.heartbeat_interval_secs,
+            trusted_proxies,
+        })
+    }
+}
+
+/// The configured database, or the SQLite file in the data directory.
+pub fn database_url(storage: &StorageArgs) -> String {
+    match &storage.database_url {
+        Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
+        _ => storage.data_dir.join("pulsekey.sqlite3").display().to_string(),
+    }
+}
+
+fn default_public_url(bind: SocketAddr) -> String {
+    let host = match bind.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+        IpAddr::V4(ip) => ip.to_string(),
+    };
+    format!("http://{host}:{}", bind.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        let cli = Cli::try_parse_from(std::iter::once("pulsekey").chain(args.iter().copied()))
+            .map_err(|e| ConfigError(e.to_string()))?;
+        Config::from_serve_args(&cli.serve)
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.public_url, "http://127.0.0.1:8080");
+        assert!(config.database_url.ends_with("pulsekey.sqlite3"));
+        assert_eq!(config.grace_days, 5);
+        assert_eq!(config.heartbeat_interval_secs, 60);
+        assert!(!config.secure_cookies);
+    }
+
+    #[test]
+    fn rejects_bad_values_with_the_variable_name() {
+        let err = parse(&["--bind", "nonsense"]).unwrap_err();
+        assert!(err.0.contains("PULSEKEY_BIND"), "{err}");
+        let err = parse(&["--grace-days", "0"]).unwrap_err();
+        assert!(err.0.contains("PULSEKEY_GRACE_DAYS"), "{err}");
+        let err = parse(&["--trusted-proxies", "10.0.0.1,bogus"]).unwrap_err();
+        assert!(err.0.contains("bogus"), "{err}");
+        let err = parse(&["--public-url", "ftp://x"]).unwrap_err();
+        assert!(err.0.contains("PULSEKEY_PUBLIC_URL"), "{err}");
+    }
+
+    #[test]
+    fn unspecified_bind_advertises_loopback_and_https_makes_cookies_secure() {
+        let config = parse(&["--bind", "0.0.0.0:9000"]).unwrap();
+        assert_eq!(config.public_url, "http://127.0.0.1:9000");
+        let config = parse(&["--public-url", "https://lic.example.com/"]).unwrap();
+        assert_eq!(config.public_url, "https://lic.example.com");
+        assert!(config.secure_cookies);
+    }
+}

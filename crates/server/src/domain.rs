@@ -1,0 +1,29 @@
+//! Domain rules as plain functions: no HTTP here. Handlers call these; storage is reached
+//! only through `pulsekey_db`.
+
+pub mod crypto;
+pub mod keys;
+pub mod license;
+
+/// What a domain operation can refuse or fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Validation(String),
+    #[error("username is already taken")]
+    UsernameTaken,
+    #[error("only an ACTIVE license can be revoked (this one is {0})")]
+    LicenseNotActive(pulsekey_types::LicenseStatus),
+    #[error("only a license in GRACE or EXPIRED can be reinstated (this one is ACTIVE)")]
+    LicenseNotInGrace,
+    #[error("servers belong to customers; user {0} is not a customer")]
+    OwnerNotCustomer(i64),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("stored license key cannot be decrypted with the configured data key")]
+    UndecryptableKey,
+    #[error(transparent)]
+    Db(#[from] pulsekey_db::DbError),
+}

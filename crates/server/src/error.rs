@@ -1,0 +1,168 @@
+//! The HTTP layer's error: every failure is rendered here, once, into the one JSON shape
+//! `{"error": code, "message": text}`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use pulsekey_db::DbError;
+use pulsekey_types::{ErrorBody, ErrorCode};
+
+use crate::domain::DomainError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("sign in first: no valid session or token was presented")]
+    Unauthorized,
+    /// A heartbeat's key is missing, malformed, unknown or regenerated: one answer for all.
+    #[error("the license key is missing, malformed or not valid")]
+    InvalidLicenseKey,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Domain(DomainError),
+    #[error("too many attempts; retry after {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("the database is not reachable right now; retry shortly")]
+    Unavailable,
+    /// The cause goes to the log; the client sees a generic message.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Validation(_) => ErrorCode::ValidationFailed,
+            Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::InvalidLicenseKey => ErrorCode::InvalidToken,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Domain(err) => match err {
+                DomainError::NotFound(_) => ErrorCode::NotFound,
+                DomainError::Validation(_) => ErrorCode::ValidationFailed,
+                DomainError::UsernameTaken => ErrorCode::UsernameTaken,
+                DomainError::LicenseNotActive(_) => ErrorCode::LicenseNotActive,
+                DomainError::LicenseNotInGrace => ErrorCode::LicenseNotInGrace,
+                DomainError::OwnerNotCustomer(_) => ErrorCode::OwnerNotCustomer,
+                DomainError::Forbidden(_) => ErrorCode::Forbidden,
+                DomainError::UndecryptableKey => ErrorCode::Internal,
+                DomainError::Db(DbError::Unavailable(_)) => ErrorCode::ServiceUnavailable,
+                DomainError::Db(DbError::NotFound) => ErrorCode::NotFound,
+                DomainError::Db(_) => ErrorCode::Internal,
+            },
+            Self::TooManyRequests { .. } => ErrorCode::TooManyRequests,
+            Self::Unavailable => ErrorCode::ServiceUnavailable,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self.code() {
+            ErrorCode::Internal => "internal error; the server log has the details".to_owned(),
+            ErrorCode::ServiceUnavailable => ApiError::Unavailable.to_string(),
+            ErrorCode::NotFound if matches!(self, Self::Domain(DomainError::Db(_))) => {
+                "not found".to_owned()
+            }
+            _ => self.to_string(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self.code() {
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::Unauthorized | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::UsernameTaken
+            | ErrorCode::LicenseNotActive
+            | ErrorCode::LicenseNotInGrace => StatusCode::CONFLICT,
+            ErrorCode::OwnerNotCustomer => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            // Causes from storage carry no secrets: bind parameters are not in their text.
+            tracing::error!(error = ?self, "request failed");
+        }
+        let mut response = HttpResponse::build(status);
+        match self {
+            Self::InvalidLicenseKey => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                ));
+            }
+            Self::Unauthorized => {
+                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            Self::TooManyRequests { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            _ => {}
+        }
+        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        response.json(ErrorBody { error: self.code(), message: self.public_message() })
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
+        Self::Domain(err)
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> Self {
+        Self::Domain(DomainError::Db(err))
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(err: actix_web::error::BlockingError) -> Self {
+        Self::Internal(err.to_string())
+    }
+}
+
+/// Renders the body-parsing failures of actix's extractors in our shape.
+pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge { limit },
+        E::ContentType => ApiError::UnsupportedMediaType(
+            "the body must be JSON (Content-Type: application/json)".to_owned(),
+        ),
+        E::Deserialize(err) => ApiError::BadRequest(format!("invalid JSON body: {err}")),
+        other => ApiError::BadRequest(format!("could not read the body: {other}")),
+    }
+}
+
+pub fn query_error(err: actix_web::error::QueryPayloadError) -> ApiError {
+    ApiError::BadRequest(format!("invalid query string: {err}"))
+}
+
+pub fn path_error(err: actix_web::error::PathError) -> ApiError {
+    ApiError::BadRequest(format!("invalid path parameter: {err}"))
+}

@@ -1,0 +1,21 @@
+//! The pulsekey server: configuration, the HTTP API, the heartbeat endpoint and the embedded
+//! web app. Domain rules live under [`domain`] as plain functions; handlers only parse,
+//! authorize, call them and render the result.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+mod handlers;
+pub mod net;
+pub mod openapi;
+pub mod secrets;
+mod spa;
+pub mod state;
+
+pub use config::Config;
+pub use error::ApiError;
+
+/// The server's version, as `/healthz` reports it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,34 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use pulsekey_db::Db;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::secrets::Secrets;
+
+pub struct AppState {
+    pub db: Db,
+    pub config: Config,
+    pub secrets: Secrets,
+}
+
+pub type SharedState = web::Data<AppState>;
+
+impl AppState {
+    pub fn new(db: Db, config: Config, secrets: Secrets) -> Arc<Self> {
+        Arc::new(Self { db, config, secrets })
+    }
+
+    /// Runs blocking storage work off the async workers.
+    pub async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        web::block(move || f(&db)).await?
+    }
+}

@@ -1,0 +1,40 @@
+# Shared by the scripts: install what is missing, idempotently. Source it; do not run it.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WASM_BINDGEN_VERSION=0.2.130
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Runs apt-get install for the packages that are not installed yet.
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]} (apt)"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# The Rust pieces of the web app build: the wasm target and the matching wasm-bindgen CLI,
+# plus binaryen's wasm-opt from npm.
+ensure_frontend_tools() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    log "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+    log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
+    # Not --locked: its lockfile pins a crate version the registry no longer serves.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  fi
+  if [ ! -x "$ROOT/tools/node_modules/.bin/wasm-opt" ]; then
+    command -v npm >/dev/null || apt_install nodejs npm
+    log "installing binaryen (wasm-opt) from npm"
+    (cd "$ROOT/tools" && npm install --no-audit --no-fund --silent)
+  fi
+}
