@@ -38,3 +38,26 @@ ensure_frontend_tools() {
     (cd "$ROOT/tools" && npm install --no-audit --no-fund --silent)
   fi
 }
+
+# PostgreSQL on 127.0.0.1:5432 (trust auth), started if it is down, installed if absent.
+ensure_postgres() {
+  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then return 0; fi
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    apt_install postgresql
+  fi
+  local version
+  version="$(ls /etc/postgresql | sort -V | tail -n1)"
+  log "starting PostgreSQL $version"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 60); do
+    pg_isready -q -h 127.0.0.1 -p 5432 && return 0
+    sleep 1
+  done
+  echo "PostgreSQL did not start on 127.0.0.1:5432" >&2
+  return 1
+}
+
+ensure_build_deps() {
+  # pq-sys links the system libpq.
+  apt_install libpq-dev pkg-config
+}

@@ -20,10 +20,15 @@ impl std::fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 fn network(err: gloo_net::Error) -> ApiError {
-    ApiError { status: 0, message: format!("cannot reach the server: {err}") }
+    ApiError {
+        status: 0,
+        message: format!("cannot reach the server: {err}"),
+    }
 }
 
-async fn read<T: serde::de::DeserializeOwned>(response: gloo_net::http::Response) -> Result<T, ApiError> {
+async fn read<T: serde::de::DeserializeOwned>(
+    response: gloo_net::http::Response,
+) -> Result<T, ApiError> {
     let status = response.status();
     if response.ok() {
         return response.json::<T>().await.map_err(|err| ApiError {

@@ -71,5 +71,8 @@ pub fn list(conn: &mut DbConnection, query: &AuditQuery) -> Result<Vec<AuditRow>
     if let Some(before) = query.before_id {
         select = select.filter(audit_log::id.lt(before));
     }
-    Ok(select.order(audit_log::id.desc()).limit(query.limit).load(conn)?)
+    Ok(select
+        .order(audit_log::id.desc())
+        .limit(query.limit)
+        .load(conn)?)
 }

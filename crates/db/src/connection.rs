@@ -69,7 +69,9 @@ impl r2d2::ManageConnection for ConnectionManager {
                     .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConnection::Sqlite(conn))
             }
-            Backend::Postgres => Ok(DbConnection::Postgres(PgConnection::establish(&self.target)?)),
+            Backend::Postgres => Ok(DbConnection::Postgres(PgConnection::establish(
+                &self.target,
+            )?)),
         }
     }
 
@@ -81,9 +83,7 @@ impl r2d2::ManageConnection for ConnectionManager {
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
         match conn {
             DbConnection::Sqlite(_) => false,
-            DbConnection::Postgres(pg) => {
-                diesel::r2d2::R2D2Connection::is_broken(pg)
-            }
+            DbConnection::Postgres(pg) => diesel::r2d2::R2D2Connection::is_broken(pg),
         }
     }
 }
@@ -100,7 +100,9 @@ pub struct Db {
 impl std::fmt::Debug for Db {
     // The URL may carry a password: never print it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,7 +110,10 @@ impl Db {
     /// Connects, runs pending migrations, and hands out a pool of `pool_size` connections.
     pub fn open(url: &str, pool_size: u32) -> Result<Self, DbError> {
         let (backend, target) = Backend::from_url(url)?;
-        let manager = ConnectionManager { backend, target: target.to_owned() };
+        let manager = ConnectionManager {
+            backend,
+            target: target.to_owned(),
+        };
         // Connect once outside the pool so a bad URL or a down server is reported with the
         // driver's own reason rather than r2d2's generic time-out.
         let mut first = r2d2::ManageConnection::connect(&manager)
@@ -171,20 +176,29 @@ impl<E> From<diesel::result::Error> for TxError<E> {
 
 fn describe_connection_error(err: &ConnectionError) -> String {
     // libpq's messages end in a newline and sometimes span lines; keep one clean line.
-    err.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+    err.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn run_migrations(conn: &mut DbConnection) -> Result<(), DbError> {
-    let failed = |err: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(err.to_string());
+    let failed =
+        |err: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(err.to_string());
     match conn {
         DbConnection::Sqlite(sqlite) => {
-            sqlite.run_pending_migrations(SQLITE_MIGRATIONS).map_err(failed)?;
+            sqlite
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(failed)?;
         }
         DbConnection::Postgres(pg) => {
             // Several nodes may start at once; one migrates while the others wait.
             diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
                 .execute(pg)?;
-            let result = pg.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()).map_err(failed);
+            let result = pg
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|_| ())
+                .map_err(failed);
             diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
                 .execute(pg)?;
             result?;

@@ -9,6 +9,8 @@ mod error;
 pub mod schema;
 pub mod servers;
 pub mod sessions;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tokens;
 pub mod users;
 

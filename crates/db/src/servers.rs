@@ -78,7 +78,10 @@ pub fn insert(conn: &mut DbConnection, form: &ServerInsertForm<'_>) -> Result<Se
 }
 
 pub fn find(conn: &mut DbConnection, id: i64) -> Result<ServerRow, DbError> {
-    Ok(servers::table.find(id).select(ServerRow::as_select()).first(conn)?)
+    Ok(servers::table
+        .find(id)
+        .select(ServerRow::as_select())
+        .first(conn)?)
 }
 
 /// Takes the write lock on one server for the rest of the transaction (a row lock on
@@ -99,7 +102,10 @@ pub fn list_by_owner(conn: &mut DbConnection, owner_id: i64) -> Result<Vec<Serve
         .load(conn)?)
 }
 
-pub fn find_by_key_hash(conn: &mut DbConnection, hash: &[u8]) -> Result<Option<LicenseCheckRow>, DbError> {
+pub fn find_by_key_hash(
+    conn: &mut DbConnection,
+    hash: &[u8],
+) -> Result<Option<LicenseCheckRow>, DbError> {
     Ok(servers::table
         .filter(servers::license_key_hash.eq(hash))
         .select(LicenseCheckRow::as_select())
@@ -108,11 +114,23 @@ pub fn find_by_key_hash(conn: &mut DbConnection, hash: &[u8]) -> Result<Option<L
 }
 
 pub fn set_key(conn: &mut DbConnection, id: i64, form: &LicenseKeyForm<'_>) -> Result<(), DbError> {
-    expect_one(diesel::update(servers::table.find(id)).set(form).execute(conn)?)
+    expect_one(
+        diesel::update(servers::table.find(id))
+            .set(form)
+            .execute(conn)?,
+    )
 }
 
-pub fn set_status(conn: &mut DbConnection, id: i64, form: &LicenseStatusForm<'_>) -> Result<(), DbError> {
-    expect_one(diesel::update(servers::table.find(id)).set(form).execute(conn)?)
+pub fn set_status(
+    conn: &mut DbConnection,
+    id: i64,
+    form: &LicenseStatusForm<'_>,
+) -> Result<(), DbError> {
+    expect_one(
+        diesel::update(servers::table.find(id))
+            .set(form)
+            .execute(conn)?,
+    )
 }
 
 /// Records one heartbeat. Deliberately leaves `updated_at` alone: it tracks admin changes.
@@ -135,14 +153,24 @@ pub fn record_heartbeat(
 
 /// Persists GRACE → EXPIRED for every window that has passed. Idempotent, so every node may
 /// run it at once. Returns how many rows changed.
-pub fn expire_passed_grace(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<usize, DbError> {
+pub fn expire_passed_grace(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+) -> Result<usize, DbError> {
     Ok(diesel::update(servers::table)
         .filter(servers::license_status.eq("GRACE"))
         .filter(servers::grace_expires_at.le(now))
-        .set((servers::license_status.eq("EXPIRED"), servers::updated_at.eq(now)))
+        .set((
+            servers::license_status.eq("EXPIRED"),
+            servers::updated_at.eq(now),
+        ))
         .execute(conn)?)
 }
 
 fn expect_one(changed: usize) -> Result<(), DbError> {
-    if changed == 1 { Ok(()) } else { Err(DbError::NotFound) }
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(DbError::NotFound)
+    }
 }

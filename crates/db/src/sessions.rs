@@ -17,7 +17,9 @@ pub struct SessionInsertForm<'a> {
 }
 
 pub fn insert(conn: &mut DbConnection, form: &SessionInsertForm<'_>) -> Result<(), DbError> {
-    diesel::insert_into(sessions::table).values(form).execute(conn)?;
+    diesel::insert_into(sessions::table)
+        .values(form)
+        .execute(conn)?;
     Ok(())
 }
 
@@ -37,7 +39,11 @@ pub fn find_live_user(
         .optional()?)
 }
 
-pub fn revoke(conn: &mut DbConnection, session_id: &str, now: PrimitiveDateTime) -> Result<(), DbError> {
+pub fn revoke(
+    conn: &mut DbConnection,
+    session_id: &str,
+    now: PrimitiveDateTime,
+) -> Result<(), DbError> {
     diesel::update(sessions::table.find(session_id))
         .filter(sessions::revoked_at.is_null())
         .set(sessions::revoked_at.eq(now))
@@ -46,7 +52,11 @@ pub fn revoke(conn: &mut DbConnection, session_id: &str, now: PrimitiveDateTime)
 }
 
 /// Ends every session of a user (disabled, or password changed).
-pub fn revoke_all_for_user(conn: &mut DbConnection, user_id: i64, now: PrimitiveDateTime) -> Result<(), DbError> {
+pub fn revoke_all_for_user(
+    conn: &mut DbConnection,
+    user_id: i64,
+    now: PrimitiveDateTime,
+) -> Result<(), DbError> {
     diesel::update(sessions::table)
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::revoked_at.is_null())

@@ -39,7 +39,10 @@ pub fn insert(conn: &mut DbConnection, form: &TokenInsertForm<'_>) -> Result<Tok
         .values(form)
         .returning(api_tokens::id)
         .get_result(conn)?;
-    Ok(api_tokens::table.find(id).select(TokenRow::as_select()).first(conn)?)
+    Ok(api_tokens::table
+        .find(id)
+        .select(TokenRow::as_select())
+        .first(conn)?)
 }
 
 pub fn list(conn: &mut DbConnection) -> Result<Vec<TokenRow>, DbError> {
@@ -75,7 +78,11 @@ pub fn exists(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> {
     Ok(found.is_some())
 }
 
-pub fn touch_last_used(conn: &mut DbConnection, id: i64, now: PrimitiveDateTime) -> Result<(), DbError> {
+pub fn touch_last_used(
+    conn: &mut DbConnection,
+    id: i64,
+    now: PrimitiveDateTime,
+) -> Result<(), DbError> {
     diesel::update(api_tokens::table.find(id))
         .set(api_tokens::last_used_at.eq(now))
         .execute(conn)?;

@@ -64,10 +64,16 @@ pub fn insert(conn: &mut DbConnection, form: &UserInsertForm<'_>) -> Result<User
 }
 
 pub fn find(conn: &mut DbConnection, id: i64) -> Result<UserRow, DbError> {
-    Ok(users::table.find(id).select(UserRow::as_select()).first(conn)?)
+    Ok(users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)?)
 }
 
-pub fn find_by_username(conn: &mut DbConnection, username: &str) -> Result<Option<UserRow>, DbError> {
+pub fn find_by_username(
+    conn: &mut DbConnection,
+    username: &str,
+) -> Result<Option<UserRow>, DbError> {
     Ok(users::table
         .filter(users::username.eq(username))
         .select(UserRow::as_select())
@@ -76,7 +82,9 @@ pub fn find_by_username(conn: &mut DbConnection, username: &str) -> Result<Optio
 }
 
 pub fn update(conn: &mut DbConnection, id: i64, form: &UserUpdateForm) -> Result<UserRow, DbError> {
-    let changed = diesel::update(users::table.find(id)).set(form).execute(conn)?;
+    let changed = diesel::update(users::table.find(id))
+        .set(form)
+        .execute(conn)?;
     if changed == 0 {
         return Err(DbError::NotFound);
     }
@@ -84,7 +92,10 @@ pub fn update(conn: &mut DbConnection, id: i64, form: &UserUpdateForm) -> Result
 }
 
 pub fn count_admins(conn: &mut DbConnection) -> Result<i64, DbError> {
-    Ok(users::table.filter(users::role.eq("admin")).count().get_result(conn)?)
+    Ok(users::table
+        .filter(users::role.eq("admin"))
+        .count()
+        .get_result(conn)?)
 }
 
 /// Admins that are neither disabled nor `except`: keeps the last admin from locking
@@ -115,7 +126,10 @@ pub fn list(conn: &mut DbConnection, query: &UserQuery) -> Result<Vec<UserRow>, 
     if let Some(before) = query.before_id {
         select = select.filter(users::id.lt(before));
     }
-    Ok(select.order(users::id.desc()).limit(query.limit).load(conn)?)
+    Ok(select
+        .order(users::id.desc())
+        .limit(query.limit)
+        .load(conn)?)
 }
 
 fn escape_like(s: &str) -> String {

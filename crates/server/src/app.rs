@@ -21,7 +21,8 @@ pub const JSON_LIMIT: usize = 16 * 1024;
 /// Every documented route. Registered through utoipa-actix-web so the OpenAPI document
 /// cannot miss one.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(handlers::health::healthz).service(handlers::health::readyz);
+    cfg.service(handlers::health::healthz)
+        .service(handlers::health::readyz);
 }
 
 /// The OpenAPI document, generated from the routes.

@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the API, the heartbeat endpoint and the web app.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the OpenAPI document (YAML), as checked in as openapi.yaml.
     #[command(hide = true)]
     Openapi,
@@ -66,7 +66,10 @@ pub fn open_database(storage: &StorageArgs, pool_size: u32) -> Result<Db, Config
 /// The data directory holds the database and secrets: readable by its owner only.
 fn create_data_dir(dir: &std::path::Path) -> Result<(), ConfigError> {
     let cannot = |err: std::io::Error| {
-        ConfigError(format!("cannot create data directory {}: {err}", dir.display()))
+        ConfigError(format!(
+            "cannot create data directory {}: {err}",
+            dir.display()
+        ))
     };
     if !dir.exists() {
         let mut builder = std::fs::DirBuilder::new();
@@ -78,7 +81,10 @@ fn create_data_dir(dir: &std::path::Path) -> Result<(), ConfigError> {
     // Fail now, with the path in the message, rather than at the first secret or write.
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"").map_err(|err| {
-        ConfigError(format!("data directory {} is not writable: {err}", dir.display()))
+        ConfigError(format!(
+            "data directory {} is not writable: {err}",
+            dir.display()
+        ))
     })?;
     let _ = std::fs::remove_file(probe);
     Ok(())
@@ -88,8 +94,16 @@ fn serve(args: &ServeArgs) -> Result<(), ConfigError> {
     let config = Config::from_serve_args(args)?;
     let db = open_database(&args.storage, pool_size())?;
     let shared = db.backend() == Backend::Postgres;
-    fn source<'a>(variable: &'static str, value: &'a Option<String>, shared: bool) -> SecretSource<'a> {
-        SecretSource { variable, value: value.as_deref(), shared_database: shared }
+    fn source<'a>(
+        variable: &'static str,
+        value: &'a Option<String>,
+        shared: bool,
+    ) -> SecretSource<'a> {
+        SecretSource {
+            variable,
+            value: value.as_deref(),
+            shared_database: shared,
+        }
     }
     let secrets = Secrets::load(
         &config.data_dir,
@@ -114,6 +128,8 @@ fn serve(args: &ServeArgs) -> Result<(), ConfigError> {
 
 /// Enough connections for every worker plus the blocking pool's usual concurrency.
 fn pool_size() -> u32 {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     u32::try_from(cores * 4).unwrap_or(16).clamp(4, 32)
 }

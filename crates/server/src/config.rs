@@ -106,7 +106,9 @@ impl Config {
             .filter(|s| !s.is_empty())
             .map(|s| {
                 s.parse::<IpAddr>().map_err(|_| {
-                    ConfigError(format!("PULSEKEY_TRUSTED_PROXIES: {s:?} is not an IP address"))
+                    ConfigError(format!(
+                        "PULSEKEY_TRUSTED_PROXIES: {s:?} is not an IP address"
+                    ))
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -138,7 +140,11 @@ impl Config {
 pub fn database_url(storage: &StorageArgs) -> String {
     match &storage.database_url {
         Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
-        _ => storage.data_dir.join("pulsekey.sqlite3").display().to_string(),
+        _ => storage
+            .data_dir
+            .join("pulsekey.sqlite3")
+            .display()
+            .to_string(),
     }
 }
 

@@ -116,7 +116,8 @@ impl ResponseError for ApiError {
                 ));
             }
             Self::Unauthorized => {
-                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
             Self::TooManyRequests { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
@@ -124,7 +125,10 @@ impl ResponseError for ApiError {
             _ => {}
         }
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-        response.json(ErrorBody { error: self.code(), message: self.public_message() })
+        response.json(ErrorBody {
+            error: self.code(),
+            message: self.public_message(),
+        })
     }
 }
 

@@ -43,16 +43,28 @@ mod tests {
 
     #[test]
     fn untrusted_peer_is_the_client_whatever_the_header_says() {
-        assert_eq!(resolve(ip("203.0.113.9"), "1.2.3.4", &[]), ip("203.0.113.9"));
-        assert_eq!(resolve(ip("203.0.113.9"), "1.2.3.4", &[ip("10.0.0.1")]), ip("203.0.113.9"));
+        assert_eq!(
+            resolve(ip("203.0.113.9"), "1.2.3.4", &[]),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            resolve(ip("203.0.113.9"), "1.2.3.4", &[ip("10.0.0.1")]),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
     fn trusted_proxy_yields_the_nearest_untrusted_hop() {
         let trusted = [ip("10.0.0.1"), ip("10.0.0.2")];
-        assert_eq!(resolve(ip("10.0.0.1"), "198.51.100.7", &trusted), ip("198.51.100.7"));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), "198.51.100.7", &trusted),
+            ip("198.51.100.7")
+        );
         // A client that forges a first hop does not get to choose its address.
-        assert_eq!(resolve(ip("10.0.0.1"), "6.6.6.6, 198.51.100.7, 10.0.0.2", &trusted), ip("198.51.100.7"));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), "6.6.6.6, 198.51.100.7, 10.0.0.2", &trusted),
+            ip("198.51.100.7")
+        );
         assert_eq!(resolve(ip("10.0.0.1"), "", &trusted), ip("10.0.0.1"));
         assert_eq!(resolve(ip("10.0.0.1"), "garbage", &trusted), ip("10.0.0.1"));
     }

@@ -39,9 +39,17 @@ impl Secrets {
         data_key: SecretSource<'_>,
         signing: SecretSource<'_>,
     ) -> Result<Self, ConfigError> {
-        let jwt_secret = resolve(data_dir, "jwt-secret", jwt, |s| {
-            (s.len() >= 32).then(|| s.as_bytes().to_vec()).ok_or("must be at least 32 bytes")
-        }, || BASE64.encode(random_bytes::<48>()))?;
+        let jwt_secret = resolve(
+            data_dir,
+            "jwt-secret",
+            jwt,
+            |s| {
+                (s.len() >= 32)
+                    .then(|| s.as_bytes().to_vec())
+                    .ok_or("must be at least 32 bytes")
+            },
+            || BASE64.encode(random_bytes::<48>()),
+        )?;
         let data_key = load_data_key(data_dir, data_key)?;
         let seed = resolve(data_dir, "signing-key", signing, decode_32, || {
             BASE64.encode(random_bytes::<32>())
@@ -68,8 +76,12 @@ pub fn load_data_key(data_dir: &Path, source: SecretSource<'_>) -> Result<DataKe
 }
 
 fn decode_32(s: &str) -> Result<[u8; 32], &'static str> {
-    let bytes = BASE64.decode(s.trim()).map_err(|_| "must be standard base64")?;
-    bytes.try_into().map_err(|_| "must decode to exactly 32 bytes")
+    let bytes = BASE64
+        .decode(s.trim())
+        .map_err(|_| "must be standard base64")?;
+    bytes
+        .try_into()
+        .map_err(|_| "must decode to exactly 32 bytes")
 }
 
 fn resolve<T>(
@@ -97,7 +109,12 @@ fn resolve<T>(
             write_private(&path, &text)?;
             text
         }
-        Err(err) => return Err(ConfigError(format!("cannot read {}: {err}", path.display()))),
+        Err(err) => {
+            return Err(ConfigError(format!(
+                "cannot read {}: {err}",
+                path.display()
+            )));
+        }
     };
     decode(text.trim()).map_err(|why| ConfigError(format!("{} {why}", path.display())))
 }
@@ -111,7 +128,8 @@ fn write_private(path: &PathBuf, text: &str) -> Result<(), ConfigError> {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let cannot = |err: std::io::Error| ConfigError(format!("cannot write {}: {err}", path.display()));
+    let cannot =
+        |err: std::io::Error| ConfigError(format!("cannot write {}: {err}", path.display()));
     let mut file = options.open(path).map_err(cannot)?;
     file.write_all(text.as_bytes()).map_err(cannot)?;
     file.sync_all().map_err(cannot)
@@ -122,7 +140,11 @@ mod tests {
     use super::*;
 
     fn source(value: Option<&str>) -> SecretSource<'_> {
-        SecretSource { variable: "PULSEKEY_TEST", value, shared_database: false }
+        SecretSource {
+            variable: "PULSEKEY_TEST",
+            value,
+            shared_database: false,
+        }
     }
 
     #[test]
@@ -135,7 +157,10 @@ mod tests {
         #[cfg(unix)]
         for name in ["jwt-secret", "data-key", "signing-key"] {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(dir.path().join(name)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "{name}");
         }
     }
@@ -143,13 +168,23 @@ mod tests {
     #[test]
     fn configured_values_are_validated_and_not_echoed() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Secrets::load(dir.path(), source(Some("short-secret-value")), source(None), source(None))
-            .unwrap_err();
+        let err = Secrets::load(
+            dir.path(),
+            source(Some("short-secret-value")),
+            source(None),
+            source(None),
+        )
+        .unwrap_err();
         assert!(err.0.contains("PULSEKEY_TEST"));
         assert!(!err.0.contains("short-secret-value"));
         let err = load_data_key(dir.path(), source(Some("bm90IDMyIGJ5dGVz"))).unwrap_err();
         assert!(err.0.contains("32 bytes"), "{err}");
-        assert!(!format!("{:?}", Secrets::load(dir.path(), source(None), source(None), source(None)).unwrap())
-            .contains(&BASE64.encode(b"x")));
+        assert!(
+            !format!(
+                "{:?}",
+                Secrets::load(dir.path(), source(None), source(None), source(None)).unwrap()
+            )
+            .contains(&BASE64.encode(b"x"))
+        );
     }
 }

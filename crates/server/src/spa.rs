@@ -18,7 +18,10 @@ const NOT_BUILT: &str = "<!doctype html><title>pulsekey</title><p>This build of 
      is at <a href=\"/api-docs/\">/api-docs/</a>.</p>";
 
 fn asset(path: &str) -> Option<&'static [u8]> {
-    SPA_ASSETS.iter().find(|(name, _)| *name == path).map(|(_, bytes)| *bytes)
+    SPA_ASSETS
+        .iter()
+        .find(|(name, _)| *name == path)
+        .map(|(_, bytes)| *bytes)
 }
 
 fn content_type(path: &str) -> &'static str {
@@ -39,9 +42,14 @@ fn content_type(path: &str) -> &'static str {
 pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let path = req.path();
     let is_api = path == "/api" || path.starts_with("/api/") || path.starts_with("/api-docs");
-    let is_read = req.method() == actix_web::http::Method::GET || req.method() == actix_web::http::Method::HEAD;
+    let is_read = req.method() == actix_web::http::Method::GET
+        || req.method() == actix_web::http::Method::HEAD;
     if is_api || !is_read {
-        return Err(ApiError::NotFound(format!("no route for {} {}", req.method(), path)));
+        return Err(ApiError::NotFound(format!(
+            "no route for {} {}",
+            req.method(),
+            path
+        )));
     }
     let name = path.trim_start_matches('/');
     let (name, bytes) = match asset(name) {
@@ -56,8 +64,14 @@ pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         // Asset names are not content-hashed: always revalidate.
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
         .insert_header((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .insert_header((header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .insert_header((
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .insert_header((
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
         .insert_header((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .body(bytes))
 }

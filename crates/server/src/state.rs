@@ -19,7 +19,11 @@ pub type SharedState = web::Data<AppState>;
 
 impl AppState {
     pub fn new(db: Db, config: Config, secrets: Secrets) -> Arc<Self> {
-        Arc::new(Self { db, config, secrets })
+        Arc::new(Self {
+            db,
+            config,
+            secrets,
+        })
     }
 
     /// Runs blocking storage work off the async workers.

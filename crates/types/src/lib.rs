@@ -16,7 +16,9 @@ pub use audit::{AuditEntry, AuditPage};
 pub use error::{ErrorBody, ErrorCode};
 pub use health::HealthResponse;
 pub use heartbeat::{HeartbeatRequest, HeartbeatResponse};
-pub use license::{Connection, InstallConfig, LicenseStatus, LicenseView, RevealResponse, RevokeRequest};
+pub use license::{
+    Connection, InstallConfig, LicenseStatus, LicenseView, RevealResponse, RevokeRequest,
+};
 pub use server::{CreateServerRequest, MyServer, MyServerList, ServerList, ServerView};
 pub use token::{CreateTokenRequest, CreatedToken, Scope, TokenList, TokenView};
 pub use user::{

@@ -90,7 +90,9 @@ pub struct RevealResponse {
 
 impl std::fmt::Debug for RevealResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RevealResponse").field("key", &"<redacted>").finish()
+        f.debug_struct("RevealResponse")
+            .field("key", &"<redacted>")
+            .finish()
     }
 }
 

@@ -39,7 +39,11 @@ impl Scope {
 pub struct CreateTokenRequest {
     pub name: String,
     pub scopes: Vec<Scope>,
-    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expires_at: Option<OffsetDateTime>,
 }
 

@@ -46,7 +46,13 @@ impl DataKey {
         let nonce_bytes = random_bytes::<NONCE_LEN>();
         let nonce = XNonce::from(nonce_bytes);
         let sealed = cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             // Encryption fails only for messages beyond 256 GiB.
             .unwrap_or_default();
         let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
@@ -63,7 +69,13 @@ impl DataKey {
         let nonce_bytes: [u8; NONCE_LEN] = nonce_bytes.try_into().map_err(|_| DecryptError)?;
         let cipher = XChaCha20Poly1305::new(&self.0.into());
         cipher
-            .decrypt(&XNonce::from(nonce_bytes), Payload { msg: ciphertext, aad })
+            .decrypt(
+                &XNonce::from(nonce_bytes),
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
             .map_err(|_| DecryptError)
     }
 }
@@ -79,7 +91,11 @@ mod tests {
         assert!(!sealed.windows(9).any(|w| w == b"pk_secret"));
         assert_eq!(key.open(&sealed, b"row-a").unwrap(), b"pk_secret");
         assert!(key.open(&sealed, b"row-b").is_err());
-        assert!(DataKey::new(random_bytes()).open(&sealed, b"row-a").is_err());
+        assert!(
+            DataKey::new(random_bytes())
+                .open(&sealed, b"row-a")
+                .is_err()
+        );
         assert!(key.open(&sealed[..10], b"row-a").is_err());
         let mut tampered = sealed.clone();
         let last = tampered.len() - 1;

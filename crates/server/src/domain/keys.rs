@@ -40,7 +40,10 @@ impl LicenseKey {
     /// A fresh key of 256 bits from the OS CSPRNG.
     pub fn generate() -> Self {
         let payload = encode_base62(&random_bytes::<32>(), PAYLOAD_LEN);
-        let checksum = encode_base62(&crc32fast::hash(payload.as_bytes()).to_be_bytes(), CHECKSUM_LEN);
+        let checksum = encode_base62(
+            &crc32fast::hash(payload.as_bytes()).to_be_bytes(),
+            CHECKSUM_LEN,
+        );
         Self(format!("{PREFIX}{payload}{checksum}"))
     }
 
@@ -54,7 +57,10 @@ impl LicenseKey {
             return Err(KeyError::Alphabet);
         }
         let (payload, checksum) = rest.split_at(PAYLOAD_LEN);
-        let expected = encode_base62(&crc32fast::hash(payload.as_bytes()).to_be_bytes(), CHECKSUM_LEN);
+        let expected = encode_base62(
+            &crc32fast::hash(payload.as_bytes()).to_be_bytes(),
+            CHECKSUM_LEN,
+        );
         if checksum != expected {
             return Err(KeyError::Checksum);
         }
@@ -136,8 +142,14 @@ mod tests {
 
     #[test]
     fn rejects_garbage_without_panicking() {
-        for bad in ["", "pk_", "pk_short", "sk_0000000000000000000000000000000000000000000000000",
-            "pk_ééééééééééééééééééééééééééééééééééééééééééééé", &"pk_".repeat(40)] {
+        for bad in [
+            "",
+            "pk_",
+            "pk_short",
+            "sk_0000000000000000000000000000000000000000000000000",
+            "pk_ééééééééééééééééééééééééééééééééééééééééééééé",
+            &"pk_".repeat(40),
+        ] {
             assert!(LicenseKey::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -146,9 +158,10 @@ mod tests {
     /// of a valid key is rejected, or else is a different key with a different hash.
     #[test]
     fn any_mutation_is_rejected_or_hashes_differently() {
-        let alphabet: Vec<char> = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-é"
-            .chars()
-            .collect();
+        let alphabet: Vec<char> =
+            "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-é"
+                .chars()
+                .collect();
         for _ in 0..5 {
             let key = LicenseKey::generate();
             let original: Vec<char> = key.expose().chars().collect();

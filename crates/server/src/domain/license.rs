@@ -60,14 +60,19 @@ pub fn reinstate(current: LicenseStatus) -> Result<LicenseState, DomainError> {
     if current == LicenseStatus::Active {
         return Err(DomainError::LicenseNotInGrace);
     }
-    Ok(LicenseState { status: LicenseStatus::Active, grace_expires_at: None })
+    Ok(LicenseState {
+        status: LicenseStatus::Active,
+        grace_expires_at: None,
+    })
 }
 
 pub fn validate_grace_days(grace_days: i64) -> Result<(), DomainError> {
     if crate::config::GRACE_DAYS_RANGE.contains(&grace_days) {
         Ok(())
     } else {
-        Err(DomainError::Validation(format!("graceDays must be between 1 and 365, got {grace_days}")))
+        Err(DomainError::Validation(format!(
+            "graceDays must be between 1 and 365, got {grace_days}"
+        )))
     }
 }
 
@@ -77,7 +82,9 @@ pub fn connection(
     now: OffsetDateTime,
     interval_secs: u64,
 ) -> Connection {
-    let Some(last) = last_heartbeat_at else { return Connection::Never };
+    let Some(last) = last_heartbeat_at else {
+        return Connection::Never;
+    };
     let interval = Duration::seconds(i64::try_from(interval_secs).unwrap_or(i64::MAX / 20));
     let age = now - last;
     if age <= interval * 2 {
@@ -102,9 +109,15 @@ mod tests {
         let later = NOW + Duration::seconds(1);
         assert_eq!(effective_status(Grace, Some(later), NOW), Grace);
         assert_eq!(effective_status(Grace, Some(NOW), NOW), Expired);
-        assert_eq!(effective_status(Grace, Some(NOW - Duration::days(1)), NOW), Expired);
+        assert_eq!(
+            effective_status(Grace, Some(NOW - Duration::days(1)), NOW),
+            Expired
+        );
         assert_eq!(effective_status(Grace, None, NOW), Expired);
-        assert_eq!(effective_status(Active, Some(NOW - Duration::days(1)), NOW), Active);
+        assert_eq!(
+            effective_status(Active, Some(NOW - Duration::days(1)), NOW),
+            Active
+        );
         assert_eq!(effective_status(Expired, None, NOW), Expired);
     }
 
@@ -113,14 +126,23 @@ mod tests {
         let state = revoke(Active, 5, NOW).unwrap();
         assert_eq!(state.status, Grace);
         assert_eq!(state.grace_expires_at, Some(NOW + Duration::days(5)));
-        assert!(matches!(revoke(Grace, 5, NOW), Err(DomainError::LicenseNotActive(Grace))));
-        assert!(matches!(revoke(Expired, 5, NOW), Err(DomainError::LicenseNotActive(Expired))));
+        assert!(matches!(
+            revoke(Grace, 5, NOW),
+            Err(DomainError::LicenseNotActive(Grace))
+        ));
+        assert!(matches!(
+            revoke(Expired, 5, NOW),
+            Err(DomainError::LicenseNotActive(Expired))
+        ));
     }
 
     #[test]
     fn revoke_checks_the_window_length() {
         for days in [0, -1, 366, i64::MAX, i64::MIN] {
-            assert!(matches!(revoke(Active, days, NOW), Err(DomainError::Validation(_))), "{days}");
+            assert!(
+                matches!(revoke(Active, days, NOW), Err(DomainError::Validation(_))),
+                "{days}"
+            );
         }
         assert!(revoke(Active, 1, NOW).is_ok());
         assert!(revoke(Active, 365, NOW).is_ok());
@@ -129,9 +151,18 @@ mod tests {
     #[test]
     fn reinstate_clears_the_window_and_refuses_active() {
         for from in [Grace, Expired] {
-            assert_eq!(reinstate(from).unwrap(), LicenseState { status: Active, grace_expires_at: None });
+            assert_eq!(
+                reinstate(from).unwrap(),
+                LicenseState {
+                    status: Active,
+                    grace_expires_at: None
+                }
+            );
         }
-        assert!(matches!(reinstate(Active), Err(DomainError::LicenseNotInGrace)));
+        assert!(matches!(
+            reinstate(Active),
+            Err(DomainError::LicenseNotInGrace)
+        ));
     }
 
     #[test]

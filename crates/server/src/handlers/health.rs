@@ -4,7 +4,10 @@ use pulsekey_types::HealthResponse;
 use crate::state::SharedState;
 
 fn body(status: &str) -> HealthResponse {
-    HealthResponse { status: status.to_owned(), version: crate::VERSION.to_owned() }
+    HealthResponse {
+        status: status.to_owned(),
+        version: crate::VERSION.to_owned(),
+    }
 }
 
 /// Liveness: the process answers.
@@ -40,4 +43,3 @@ pub async fn readyz(state: SharedState) -> HttpResponse {
         Err(_) => HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE).json(body("unavailable")),
     }
 }
-

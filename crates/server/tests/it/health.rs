@@ -1,0 +1,38 @@
+use pulsekey_types::{ErrorBody, ErrorCode, HealthResponse};
+
+both_backends! {
+    async fn healthz_and_readyz_answer_with_the_version(app) {
+        for path in ["/healthz", "/readyz"] {
+            let response = app.client.get(app.at(path)).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            let body: HealthResponse = response.json().await.unwrap();
+            assert_eq!(body.status, "ok");
+            assert_eq!(body.version, env!("CARGO_PKG_VERSION"));
+        }
+    }
+
+    async fn unknown_api_paths_are_json_404s(app) {
+        for (method, path) in [
+            (reqwest::Method::GET, "/api/v1/nothing-here"),
+            (reqwest::Method::POST, "/api/v1/nothing-here"),
+            (reqwest::Method::GET, "/api"),
+            (reqwest::Method::DELETE, "/admin/users"),
+        ] {
+            let response = app.client.request(method.clone(), app.at(path)).send().await.unwrap();
+            assert_eq!(response.status(), 404, "{method} {path}");
+            let body: ErrorBody = response.json().await.unwrap();
+            assert_eq!(body.error, ErrorCode::NotFound);
+        }
+    }
+
+    async fn other_paths_serve_the_web_app_for_client_side_routing(app) {
+        for path in ["/", "/login", "/admin/users/42"] {
+            let response = app.client.get(app.at(path)).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+            assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval'"), "{csp}");
+            assert!(!csp.contains("unsafe-inline"), "{csp}");
+            assert!(response.text().await.unwrap().contains("<title>pulsekey</title>"));
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The integration suite: one binary, files mirroring the routes. Tests that touch storage
+//! run twice, on SQLite and on PostgreSQL (`PULSEKEY_TEST_DATABASE_URL`, which
+//! `scripts/test` sets; without it the PostgreSQL half fails rather than skips).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod util;
+
+mod browser;
+mod cli;
+mod health;
+mod openapi;

@@ -1,0 +1,38 @@
+//! `openapi.yaml` at the repository root is what the code generates. Regenerate with
+//! `UPDATE_OPENAPI=1 cargo test -p pulsekey-server --test it openapi` (or `pulsekey openapi`).
+
+use std::path::PathBuf;
+
+fn snapshot_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../openapi.yaml")
+}
+
+#[test]
+fn checked_in_openapi_yaml_matches_the_code() {
+    let generated = pulsekey_server::openapi::yaml();
+    assert!(
+        generated.contains("/healthz"),
+        "the generator produced no paths"
+    );
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(snapshot_path(), &generated).unwrap();
+        return;
+    }
+    let checked_in = std::fs::read_to_string(snapshot_path()).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "openapi.yaml is stale: run `UPDATE_OPENAPI=1 cargo test -p pulsekey-server --test it openapi` and commit it"
+    );
+}
+
+both_backends! {
+    async fn the_served_document_is_the_generated_one(app) {
+        let served: serde_json::Value =
+            app.client.get(app.at("/api-docs/openapi.json")).send().await.unwrap().json().await.unwrap();
+        let generated = serde_json::to_value(pulsekey_server::app::openapi()).unwrap();
+        assert_eq!(served, generated);
+        let ui = app.client.get(app.at("/api-docs/")).send().await.unwrap();
+        assert_eq!(ui.status(), 200);
+        assert!(ui.text().await.unwrap().contains("swagger"));
+    }
+}
