@@ -142,3 +142,21 @@ fn escape_like(s: &str) -> String {
     }
     out
 }
+
+pub fn owns_servers(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> {
+    use crate::schema::servers;
+    let count: i64 = servers::table
+        .filter(servers::owner_id.eq(id))
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}
+
+/// Takes the write lock on one user for the rest of the transaction (see
+/// `servers::lock`). Returns false when there is no such user.
+pub fn lock(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> {
+    let touched = diesel::update(users::table.find(id))
+        .set(users::updated_at.eq(users::updated_at))
+        .execute(conn)?;
+    Ok(touched == 1)
+}

@@ -21,8 +21,34 @@ pub const JSON_LIMIT: usize = 16 * 1024;
 /// Every documented route. Registered through utoipa-actix-web so the OpenAPI document
 /// cannot miss one.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(handlers::health::healthz)
-        .service(handlers::health::readyz);
+    use handlers::*;
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(heartbeat::heartbeat)
+        .service(
+            utoipa_actix_web::scope("/api/v1")
+                .service(auth::login)
+                .service(auth::logout)
+                .service(auth::me)
+                .service(users::list_users)
+                .service(users::create_user)
+                .service(users::get_user)
+                .service(users::update_user)
+                .service(users::list_user_servers)
+                .service(servers::create_server)
+                .service(servers::get_server)
+                .service(servers::get_license)
+                .service(servers::reveal_license)
+                .service(servers::regenerate_license)
+                .service(servers::revoke_license)
+                .service(servers::reinstate_license)
+                .service(audit::list_audit_log)
+                .service(me::list_my_servers)
+                .service(me::get_install_config)
+                .service(tokens::list_tokens)
+                .service(tokens::create_token)
+                .service(tokens::revoke_token),
+        );
 }
 
 /// The OpenAPI document, generated from the routes.
@@ -65,9 +91,34 @@ pub fn app(
 
 /// Serves until the server is stopped (SIGINT/SIGTERM stop it gracefully).
 pub async fn serve(state: SharedState, listener: TcpListener) -> std::io::Result<()> {
+    spawn_expiry_sweep(state.clone());
     HttpServer::new(move || app(state.clone()))
         .listen(listener)?
         .shutdown_timeout(30)
         .run()
         .await
+}
+
+/// Persists GRACE → EXPIRED every 30 s. Reads never depend on it (they compute the
+/// effective status); it keeps the stored column honest for reports and ad-hoc SQL.
+/// Idempotent, so every node may run it.
+fn spawn_expiry_sweep(state: SharedState) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            let db = state.db.clone();
+            let swept = web::block(move || {
+                let mut conn = db.conn()?;
+                pulsekey_db::servers::expire_passed_grace(&mut conn, pulsekey_db::now())
+            })
+            .await;
+            match swept {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(expired = n, "grace windows ended"),
+                Ok(Err(err)) => tracing::warn!(error = %err, "expiry sweep failed"),
+                Err(err) => tracing::warn!(error = %err, "expiry sweep did not run"),
+            }
+        }
+    });
 }

@@ -22,9 +22,31 @@ struct Cli {
 enum Command {
     /// Run the API, the heartbeat endpoint and the web app.
     Serve(Box<ServeArgs>),
+    /// Manage users in the configured database, whether or not the server is running.
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Print the OpenAPI document (YAML), as checked in as openapi.yaml.
     #[command(hide = true)]
     Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create a user; the password is read from the first line of standard input.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = ["admin", "customer"])]
+        role: String,
+        /// Read the password from standard input (the only way: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Defaults to USERNAME@users.invalid.
+        #[arg(long)]
+        email: Option<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -32,6 +54,13 @@ pub fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Users(UsersCommand::Create {
+            username,
+            role,
+            password_stdin: _,
+            email,
+            storage,
+        }) => create_user(&storage, username, &role, email),
         Command::Openapi => {
             print!("{}", crate::openapi::yaml());
             Ok(())
@@ -111,6 +140,9 @@ fn serve(args: &ServeArgs) -> Result<(), ConfigError> {
         source("PULSEKEY_DATA_KEY", &args.storage.data_key, shared),
         source("PULSEKEY_SIGNING_KEY", &args.signing_key, shared),
     )?;
+    let first_admin = db
+        .transaction(crate::domain::accounts::bootstrap_admin)
+        .map_err(|err| ConfigError(format!("cannot create the first admin: {err}")))?;
     let listener = TcpListener::bind(config.bind)
         .map_err(|err| ConfigError(format!("cannot listen on {}: {err}", config.bind)))?;
     tracing::info!(
@@ -120,10 +152,57 @@ fn serve(args: &ServeArgs) -> Result<(), ConfigError> {
         "pulsekey is serving on {}",
         config.public_url
     );
+    if let Some(password) = first_admin {
+        // Shown once, on stdout only: never to the log.
+        println!(
+            "\nCreated the first admin account.\n  username: admin\n  password: {password}\nSign in at {}/login and change it; this password is not shown again.\n",
+            config.public_url
+        );
+    }
     let state = AppState::new(db, config, secrets);
     actix_web::rt::System::new()
         .block_on(crate::app::serve(state.into(), listener))
         .map_err(|err| ConfigError(format!("server stopped: {err}")))
+}
+
+fn create_user(
+    storage: &StorageArgs,
+    username: String,
+    role: &str,
+    email: Option<String>,
+) -> Result<(), ConfigError> {
+    use crate::domain::accounts::{self, NewUser};
+    use crate::domain::audit::Actor;
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .map_err(|err| ConfigError(format!("cannot read the password from stdin: {err}")))?;
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    let role = pulsekey_types::Role::parse(role)
+        .ok_or_else(|| ConfigError("--role must be admin or customer".into()))?;
+    let email = email.unwrap_or_else(|| format!("{username}@users.invalid"));
+    let request = pulsekey_types::CreateUserRequest {
+        username,
+        email,
+        password,
+        role,
+    };
+    let new_user = NewUser::prepare(&request).map_err(|err| ConfigError(err.to_string()))?;
+    let db = open_database(storage, 1)?;
+    let actor = Actor {
+        username: Some("cli".into()),
+        ..Actor::default()
+    };
+    let user = db
+        .transaction(|conn| accounts::create_user(conn, &actor, &new_user))
+        .map_err(|err| ConfigError(err.to_string()))?;
+    println!(
+        "created {} {} (id {})",
+        user.role.as_str(),
+        user.username,
+        user.id
+    );
+    Ok(())
 }
 
 /// Enough connections for every worker plus the blocking pool's usual concurrency.

@@ -1,9 +1,14 @@
 //! Domain rules as plain functions: no HTTP here. Handlers call these; storage is reached
 //! only through `pulsekey_db`.
 
+pub mod accounts;
+pub mod audit;
+pub mod audit_log;
 pub mod crypto;
 pub mod keys;
 pub mod license;
+pub mod servers;
+pub mod tokens;
 
 /// What a domain operation can refuse or fail with.
 #[derive(Debug, thiserror::Error)]

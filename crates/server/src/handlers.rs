@@ -1,4 +1,100 @@
 //! HTTP handlers, one module per resource. Each parses, authorizes, calls the domain and
 //! maps the result; nothing else.
 
+pub mod audit;
+pub mod auth;
 pub mod health;
+pub mod heartbeat;
+pub mod me;
+pub mod servers;
+pub mod tokens;
+pub mod users;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use futures_util::StreamExt as _;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A request body read whole, refused with a JSON 413 past [`crate::app::JSON_LIMIT`].
+/// Reading it also matters for keep-alive: actix closes connections whose body is left.
+pub struct Body(pub actix_web::web::Bytes);
+
+impl FromRequest for Body {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = crate::app::JSON_LIMIT;
+        let declared = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if declared.is_some_and(|len| len > limit) {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            let mut body = actix_web::web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|err| {
+                    ApiError::BadRequest(format!("could not read the body: {err}"))
+                })?;
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::PayloadTooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Body(body.freeze()))
+        })
+    }
+}
+
+/// 415 unless the request says its body is JSON.
+pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(
+            "the body must be JSON (Content-Type: application/json)".into(),
+        ))
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, ApiError> {
+    require_json(req)?;
+    // serde would also read a struct from an array (`[5]`); our bodies are objects.
+    if !body.trim_ascii_start().starts_with(b"{") {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))
+}
+
+/// An optional JSON body: empty means `None`; anything else must be valid JSON.
+pub fn optional_json<T: DeserializeOwned>(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    parse_json(req, body).map(Some)
+}

@@ -3,6 +3,7 @@
 //! authorize, call them and render the result.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
@@ -13,6 +14,7 @@ pub mod openapi;
 pub mod secrets;
 mod spa;
 pub mod state;
+pub mod throttle;
 
 pub use config::Config;
 pub use error::ApiError;

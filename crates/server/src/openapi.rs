@@ -14,6 +14,14 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
     modifiers(&SecuritySchemes),
     components(schemas(pulsekey_types::ErrorBody, pulsekey_types::ErrorCode)),
     tags(
+        (name = "heartbeat", description = "What proxies call every interval"),
+        (name = "auth", description = "Sessions"),
+        (name = "users", description = "Admin: accounts"),
+        (name = "servers", description = "Admin: customers' servers"),
+        (name = "licenses", description = "Admin: the License card and its actions"),
+        (name = "audit", description = "Admin: the append-only audit log"),
+        (name = "customer", description = "A customer's own servers"),
+        (name = "tokens", description = "Admin: integrator API tokens"),
         (name = "operations", description = "Health and readiness"),
     ),
 )]

@@ -11,8 +11,8 @@ pub struct AuditEntry {
     pub at: OffsetDateTime,
     /// e.g. `server.license.revoke`.
     pub action: String,
-    /// The id of what was acted on; its kind follows from the action's prefix
-    /// (`server.*`: a server, `user.*`: a user, `token.*`: an API token).
+    /// The server acted on (`server.*` actions); null for other actions, whose subject
+    /// is in `metadata` (`subjectUserId`, `tokenId`).
     pub target: Option<i64>,
     /// The acting user, if one was signed in.
     pub user_id: Option<i64>,

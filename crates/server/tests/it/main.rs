@@ -6,7 +6,11 @@
 #[macro_use]
 mod util;
 
+mod accounts;
+mod authz;
 mod browser;
 mod cli;
 mod health;
+mod heartbeat;
+mod licenses;
 mod openapi;

@@ -141,3 +141,150 @@ impl Drop for TestApp {
         drop(self.server.stop(false));
     }
 }
+
+/// A user made directly in the database, with the password to sign in with.
+#[allow(dead_code)]
+pub struct TestUser {
+    pub id: i64,
+    pub username: String,
+    pub password: String,
+}
+
+#[allow(dead_code)]
+impl TestApp {
+    pub async fn create_user(&self, username: &str, role: pulsekey_types::Role) -> TestUser {
+        use pulsekey_server::domain::accounts::{NewUser, create_user};
+        let password = format!("{username}-password-123");
+        let request = pulsekey_types::CreateUserRequest {
+            username: username.to_owned(),
+            email: format!("{username}@example.com"),
+            password: password.clone(),
+            role,
+        };
+        let db = self.db.clone();
+        let view = tokio::task::spawn_blocking(move || {
+            let user = NewUser::prepare(&request).unwrap();
+            db.transaction(|conn| create_user(conn, &Default::default(), &user))
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        TestUser {
+            id: view.id,
+            username: username.to_owned(),
+            password,
+        }
+    }
+
+    pub async fn login(&self, user: &TestUser) -> String {
+        let response = self
+            .client
+            .post(self.at("/api/v1/auth/login"))
+            .json(&serde_json::json!({ "username": user.username, "password": user.password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "login as {}", user.username);
+        response
+            .json::<pulsekey_types::LoginResponse>()
+            .await
+            .unwrap()
+            .token
+    }
+
+    /// An admin, signed in: its bearer token.
+    pub async fn admin_token(&self) -> String {
+        let admin = self
+            .create_user("root-admin", pulsekey_types::Role::Admin)
+            .await;
+        self.login(&admin).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.at(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.at(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a server for `owner` through the API; returns its id.
+    pub async fn create_server(&self, admin: &str, owner: i64, name: &str) -> i64 {
+        let response = self
+            .post(
+                "/api/v1/servers",
+                admin,
+                serde_json::json!({ "ownerId": owner, "name": name }),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        response
+            .json::<pulsekey_types::ServerView>()
+            .await
+            .unwrap()
+            .id
+    }
+
+    pub async fn reveal(&self, admin: &str, server: i64) -> String {
+        let response = self
+            .post(
+                &format!("/api/v1/servers/{server}/license/reveal"),
+                admin,
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        response
+            .json::<pulsekey_types::RevealResponse>()
+            .await
+            .unwrap()
+            .key
+    }
+
+    pub async fn heartbeat(&self, key: &str) -> reqwest::Response {
+        self.client
+            .post(self.at("/heartbeat"))
+            .bearer_auth(key)
+            .json(&serde_json::json!({ "version": "1.4.2" }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Raw SQL, as an operator would type it.
+    pub async fn sql(&self, sql: &str) {
+        let db = self.db.clone();
+        let sql = sql.to_owned();
+        tokio::task::spawn_blocking(move || {
+            pulsekey_db::testing::execute(&mut db.conn().unwrap(), &sql).unwrap()
+        })
+        .await
+        .unwrap();
+    }
+
+    pub async fn audit(&self, admin: &str, query: &str) -> Vec<pulsekey_types::AuditEntry> {
+        let response = self.get(&format!("/api/v1/audit-log?{query}"), admin).await;
+        assert_eq!(response.status(), 200);
+        response
+            .json::<pulsekey_types::AuditPage>()
+            .await
+            .unwrap()
+            .items
+    }
+}

@@ -1,0 +1,430 @@
+//! Users, passwords and sessions.
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use pulsekey_db::{DbConnection, DbError, sessions, users};
+use pulsekey_types::{CreateUserRequest, Role, UpdateUserRequest, UserView};
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+use super::DomainError;
+use super::audit::{self, Actor};
+
+pub const MIN_PASSWORD_LEN: usize = 12;
+const MAX_PASSWORD_LEN: usize = 1024;
+pub const SESSION_LIFETIME: Duration = Duration::hours(12);
+
+pub fn hash_password(password: &str) -> Result<String, DomainError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|err| DomainError::Validation(format!("cannot hash password: {err}")))
+}
+
+/// Verifies against the stored hash; an unparsable hash never matches.
+pub fn verify_password(password: &str, stored_hash: &str) -> bool {
+    PasswordHash::new(stored_hash).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
+}
+
+/// A hash no password matches, verified for unknown usernames so that a wrong username
+/// costs the same time as a wrong password.
+pub fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        hash_password("pulsekey-timing-equaliser-not-a-password").unwrap_or_default()
+    })
+}
+
+pub fn validate_username(username: &str) -> Result<(), DomainError> {
+    let ok_len = (3..=64).contains(&username.chars().count());
+    let ok_chars = username
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok_len && ok_chars {
+        Ok(())
+    } else {
+        Err(DomainError::Validation(
+            "username must be 3–64 characters of letters, digits, '.', '_', '-' or '@'".into(),
+        ))
+    }
+}
+
+pub fn validate_email(email: &str) -> Result<(), DomainError> {
+    let valid = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(DomainError::Validation(
+            "email is not a valid address".into(),
+        ))
+    }
+}
+
+pub fn validate_password(password: &str) -> Result<(), DomainError> {
+    let len = password.chars().count();
+    if len < MIN_PASSWORD_LEN {
+        return Err(DomainError::Validation(format!(
+            "password must be at least {MIN_PASSWORD_LEN} characters"
+        )));
+    }
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(DomainError::Validation(format!(
+            "password must be at most {MAX_PASSWORD_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+pub fn view(row: &users::UserRow) -> UserView {
+    UserView {
+        id: row.id,
+        username: row.username.clone(),
+        email: row.email.clone(),
+        role: Role::parse(&row.role).unwrap_or(Role::Customer),
+        disabled: row.disabled,
+        created_at: pulsekey_db::from_stored(row.created_at),
+        updated_at: pulsekey_db::from_stored(row.updated_at),
+    }
+}
+
+fn taken(err: DbError) -> DomainError {
+    match err {
+        DbError::UniqueViolation(_) => DomainError::UsernameTaken,
+        other => DomainError::Db(other),
+    }
+}
+
+/// Validates and hashes outside the transaction: argon2 is slow and holds no lock.
+pub struct NewUser {
+    username: String,
+    email: String,
+    role: Role,
+    password_hash: String,
+}
+
+impl NewUser {
+    pub fn prepare(request: &CreateUserRequest) -> Result<Self, DomainError> {
+        validate_username(&request.username)?;
+        validate_email(&request.email)?;
+        validate_password(&request.password)?;
+        Ok(Self {
+            username: request.username.clone(),
+            email: request.email.clone(),
+            role: request.role,
+            password_hash: hash_password(&request.password)?,
+        })
+    }
+}
+
+pub fn create_user(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user: &NewUser,
+) -> Result<UserView, DomainError> {
+    let now = pulsekey_db::now();
+    let row = users::insert(
+        conn,
+        &users::UserInsertForm {
+            username: &user.username,
+            email: &user.email,
+            role: user.role.as_str(),
+            password_hash: &user.password_hash,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+    .map_err(taken)?;
+    audit::record(
+        conn,
+        actor,
+        "user.create",
+        None,
+        json!({ "subjectUserId": row.id, "username": row.username, "role": row.role }),
+    )?;
+    Ok(view(&row))
+}
+
+/// A checked partial update, password already hashed.
+pub struct UserChanges {
+    request: UpdateUserRequest,
+    password_hash: Option<String>,
+}
+
+impl UserChanges {
+    pub fn prepare(request: &UpdateUserRequest) -> Result<Self, DomainError> {
+        if let Some(username) = &request.username {
+            validate_username(username)?;
+        }
+        if let Some(email) = &request.email {
+            validate_email(email)?;
+        }
+        let password_hash = match &request.password {
+            Some(password) => {
+                validate_password(password)?;
+                Some(hash_password(password)?)
+            }
+            None => None,
+        };
+        Ok(Self {
+            request: request.clone(),
+            password_hash,
+        })
+    }
+}
+
+pub fn update_user(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: i64,
+    changes: &UserChanges,
+) -> Result<UserView, DomainError> {
+    let request = &changes.request;
+    if !users::lock(conn, id)? {
+        return Err(DomainError::NotFound("user"));
+    }
+    let before = users::find(conn, id).map_err(not_found)?;
+    let losing_admin = before.role == "admin"
+        && !before.disabled
+        && (request.role == Some(Role::Customer) || request.disabled == Some(true));
+    if losing_admin && users::count_other_enabled_admins(conn, id)? == 0 {
+        return Err(DomainError::Validation(
+            "this is the last enabled admin: it cannot be disabled or made a customer".into(),
+        ));
+    }
+    if request.role == Some(Role::Admin)
+        && before.role == "customer"
+        && users::owns_servers(conn, id)?
+    {
+        return Err(DomainError::Validation(
+            "this customer owns servers; an admin owns none".into(),
+        ));
+    }
+    let now = pulsekey_db::now();
+    let after = users::update(
+        conn,
+        id,
+        &users::UserUpdateForm {
+            username: request.username.clone(),
+            email: request.email.clone(),
+            role: request.role.map(|r| r.as_str().to_owned()),
+            password_hash: changes.password_hash.clone(),
+            disabled: request.disabled,
+            updated_at: Some(now),
+        },
+    )
+    .map_err(taken)?;
+
+    let mut changed = serde_json::Map::new();
+    if before.username != after.username {
+        changed.insert(
+            "username".into(),
+            json!({ "from": before.username, "to": after.username }),
+        );
+    }
+    if before.email != after.email {
+        changed.insert(
+            "email".into(),
+            json!({ "from": before.email, "to": after.email }),
+        );
+    }
+    if before.role != after.role {
+        changed.insert(
+            "role".into(),
+            json!({ "from": before.role, "to": after.role }),
+        );
+    }
+    if changes.password_hash.is_some() {
+        changed.insert("password".into(), json!("changed"));
+    }
+    let disabled_now = !before.disabled && after.disabled;
+    if before.disabled != after.disabled {
+        changed.insert("disabled".into(), json!(after.disabled));
+    }
+    // Disabling or a new password ends every session at once.
+    if disabled_now || changes.password_hash.is_some() {
+        sessions::revoke_all_for_user(conn, id, now)?;
+    }
+    let action = if disabled_now {
+        "user.disable"
+    } else {
+        "user.update"
+    };
+    audit::record(
+        conn,
+        actor,
+        action,
+        None,
+        json!({ "subjectUserId": id, "changed": changed }),
+    )?;
+    Ok(view(&after))
+}
+
+fn not_found(err: DbError) -> DomainError {
+    match err {
+        DbError::NotFound => DomainError::NotFound("user"),
+        other => DomainError::Db(other),
+    }
+}
+
+/// A new session for `user`, valid for [`SESSION_LIFETIME`]. Returns its id and expiry.
+pub fn start_session(
+    conn: &mut DbConnection,
+    user_id: i64,
+) -> Result<(String, OffsetDateTime), DomainError> {
+    let id = hex(&super::crypto::random_bytes::<16>());
+    let now = OffsetDateTime::now_utc();
+    let expires_at = now + SESSION_LIFETIME;
+    sessions::insert(
+        conn,
+        &sessions::SessionInsertForm {
+            id: &id,
+            user_id,
+            created_at: pulsekey_db::to_stored(now),
+            expires_at: pulsekey_db::to_stored(expires_at),
+        },
+    )?;
+    Ok((id, expires_at))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Creates `admin` with a random password when no admin exists at all (first start).
+/// Returns the password, to be shown once.
+pub fn bootstrap_admin(conn: &mut DbConnection) -> Result<Option<String>, DomainError> {
+    if users::count_admins(conn)? > 0 {
+        return Ok(None);
+    }
+    let password = super::tokens::random_base62(24);
+    let user = NewUser::prepare(&CreateUserRequest {
+        username: "admin".into(),
+        email: "admin@localhost.localdomain".into(),
+        password: password.clone(),
+        role: Role::Admin,
+    })?;
+    create_user(
+        conn,
+        &Actor {
+            username: Some("pulsekey".into()),
+            ..Actor::default()
+        },
+        &user,
+    )?;
+    Ok(Some(password))
+}
+
+/// Parses a listing cursor: the id of the last row of the previous page.
+pub fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>, DomainError> {
+    cursor
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            c.parse::<i64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| DomainError::Validation("cursor is not valid".into()))
+        })
+        .transpose()
+}
+
+pub fn check_limit(limit: Option<i64>) -> Result<i64, DomainError> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=200).contains(&n) => Ok(n),
+        Some(n) => Err(DomainError::Validation(format!(
+            "limit must be between 1 and 200, got {n}"
+        ))),
+    }
+}
+
+/// One page of users, newest first, and the cursor of the next page if there is one.
+pub fn list_users(
+    conn: &mut DbConnection,
+    role: Option<Role>,
+    search: Option<String>,
+    cursor: Option<&str>,
+    limit: Option<i64>,
+) -> Result<pulsekey_types::UserList, DomainError> {
+    let limit = check_limit(limit)?;
+    let rows = users::list(
+        conn,
+        &users::UserQuery {
+            role: role.map(|r| r.as_str().to_owned()),
+            search: search.map(|s| s.trim().to_owned()),
+            before_id: parse_cursor(cursor)?,
+            limit: limit + 1,
+        },
+    )?;
+    let more = rows.len() as i64 > limit;
+    let items: Vec<UserView> = rows.iter().take(limit as usize).map(view).collect();
+    let next_cursor = if more {
+        items.last().map(|u| u.id.to_string())
+    } else {
+        None
+    };
+    Ok(pulsekey_types::UserList { items, next_cursor })
+}
+
+pub fn get_user(conn: &mut DbConnection, id: i64) -> Result<UserView, DomainError> {
+    Ok(view(&users::find(conn, id).map_err(not_found)?))
+}
+
+/// Checks a username and password. Always runs one argon2 verification, whether or not the
+/// user exists, so timing does not tell which was wrong. A disabled user cannot sign in.
+pub fn check_credentials(
+    conn: &mut DbConnection,
+    username: &str,
+    password: &str,
+) -> Result<Option<users::UserRow>, DomainError> {
+    let user = users::find_by_username(conn, username)?;
+    let hash = user
+        .as_ref()
+        .map_or(dummy_hash(), |u| u.password_hash.as_str());
+    let matches = verify_password(password, hash);
+    Ok(user.filter(|u| matches && !u.disabled))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("correct horse batterY", &hash));
+        assert!(!verify_password("anything", "not a hash"));
+        assert!(!verify_password(
+            "pulsekey-timing-equaliser-not-a-password-x",
+            dummy_hash()
+        ));
+    }
+
+    #[test]
+    fn validation() {
+        assert!(validate_username("alice").is_ok());
+        assert!(validate_username("al").is_err());
+        assert!(validate_username("alice smith").is_err());
+        assert!(validate_username("'; DROP TABLE users; --").is_err());
+        assert!(validate_email("a@example.com").is_ok());
+        assert!(validate_email("a@b").is_err());
+        assert!(validate_email("no-at-sign").is_err());
+        assert!(validate_password("short").is_err());
+        assert!(validate_password("long enough password").is_ok());
+        assert!(validate_password(&"x".repeat(2000)).is_err());
+    }
+}

@@ -1,0 +1,382 @@
+//! Servers and their licenses: creation, the admin actions of the seed's License card, the
+//! customer's own view, and the heartbeat's lookup. Each action and its audit entry commit
+//! in the caller's one transaction.
+
+use pulsekey_db::servers::{self, LicenseCheckRow, ServerRow};
+use pulsekey_db::{DbConnection, DbError, users};
+use pulsekey_types::{
+    LicenseStatus, LicenseView, MyServer, MyServerList, Role, ServerList, ServerView,
+};
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::DomainError;
+use super::audit::{self, Actor};
+use super::crypto::DataKey;
+use super::keys::{self, LicenseKey};
+use super::license;
+
+/// What the card shows, with the status computed now (never the stale stored one).
+pub fn license_view(row: &ServerRow, now: OffsetDateTime, interval_secs: u64) -> LicenseView {
+    let grace_expires_at = row.grace_expires_at.map(pulsekey_db::from_stored);
+    let status = license::effective_status(
+        license::parse_stored_status(&row.license_status),
+        grace_expires_at,
+        now,
+    );
+    let last_heartbeat_at = row.last_heartbeat_at.map(pulsekey_db::from_stored);
+    LicenseView {
+        key_masked: keys::mask(&row.license_key_last4),
+        status,
+        installed_version: row.installed_version.clone(),
+        last_heartbeat_at,
+        last_heartbeat_ip: row.last_heartbeat_ip.clone(),
+        grace_expires_at: grace_expires_at.filter(|_| status == LicenseStatus::Grace),
+        connection: license::connection(last_heartbeat_at, now, interval_secs),
+    }
+}
+
+pub fn server_view(row: &ServerRow, now: OffsetDateTime, interval_secs: u64) -> ServerView {
+    ServerView {
+        id: row.id,
+        owner_id: row.owner_id,
+        name: row.name.clone(),
+        license: license_view(row, now, interval_secs),
+    }
+}
+
+fn server_not_found(err: DbError) -> DomainError {
+    match err {
+        DbError::NotFound => DomainError::NotFound("server"),
+        other => DomainError::Db(other),
+    }
+}
+
+pub fn get_server(
+    conn: &mut DbConnection,
+    id: i64,
+    interval_secs: u64,
+) -> Result<ServerView, DomainError> {
+    let row = servers::find(conn, id).map_err(server_not_found)?;
+    Ok(server_view(&row, OffsetDateTime::now_utc(), interval_secs))
+}
+
+pub fn list_for_owner(
+    conn: &mut DbConnection,
+    owner_id: i64,
+    interval_secs: u64,
+) -> Result<ServerList, DomainError> {
+    users::find(conn, owner_id).map_err(|err| match err {
+        DbError::NotFound => DomainError::NotFound("user"),
+        other => DomainError::Db(other),
+    })?;
+    let now = OffsetDateTime::now_utc();
+    let rows = servers::list_by_owner(conn, owner_id)?;
+    Ok(ServerList {
+        items: rows
+            .iter()
+            .map(|row| server_view(row, now, interval_secs))
+            .collect(),
+    })
+}
+
+/// The new key's columns: hash for lookup, ciphertext (bound to the hash) for reveal.
+struct SealedKey {
+    key: LicenseKey,
+    hash: [u8; 32],
+    ciphertext: Vec<u8>,
+}
+
+fn seal(data_key: &DataKey) -> SealedKey {
+    let key = LicenseKey::generate();
+    let hash = key.hash();
+    let ciphertext = data_key.seal(key.expose().as_bytes(), &hash);
+    SealedKey {
+        key,
+        hash,
+        ciphertext,
+    }
+}
+
+pub fn validate_server_name(name: &str) -> Result<&str, DomainError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(DomainError::Validation(
+            "name must be 1–100 printable characters".into(),
+        ));
+    }
+    Ok(name)
+}
+
+/// A new server for a customer, with a fresh ACTIVE license.
+pub fn create_server(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    data_key: &DataKey,
+    owner_id: i64,
+    name: &str,
+    interval_secs: u64,
+) -> Result<ServerView, DomainError> {
+    let name = validate_server_name(name)?;
+    let owner = users::find(conn, owner_id).map_err(|err| match err {
+        DbError::NotFound => DomainError::Validation(format!("ownerId {owner_id} is not a user")),
+        other => DomainError::Db(other),
+    })?;
+    if Role::parse(&owner.role) != Some(Role::Customer) {
+        return Err(DomainError::OwnerNotCustomer(owner_id));
+    }
+    let sealed = seal(data_key);
+    let now = pulsekey_db::now();
+    let row = servers::insert(
+        conn,
+        &servers::ServerInsertForm {
+            owner_id,
+            name,
+            license_key_hash: &sealed.hash,
+            license_key_ciphertext: &sealed.ciphertext,
+            license_key_last4: sealed.key.last4(),
+            license_status: LicenseStatus::Active.as_str(),
+            license_issued_at: now,
+            created_at: now,
+            updated_at: now,
+        },
+    )?;
+    audit::record(
+        conn,
+        actor,
+        "server.create",
+        Some(row.id),
+        json!({ "ownerId": owner_id, "name": name, "keyLast4": sealed.key.last4() }),
+    )?;
+    Ok(server_view(&row, OffsetDateTime::now_utc(), interval_secs))
+}
+
+/// Locks the server row for this transaction and reads it.
+fn lock_and_read(conn: &mut DbConnection, id: i64) -> Result<ServerRow, DomainError> {
+    if !servers::lock(conn, id)? {
+        return Err(DomainError::NotFound("server"));
+    }
+    servers::find(conn, id).map_err(server_not_found)
+}
+
+fn current_status(row: &ServerRow, now: OffsetDateTime) -> LicenseStatus {
+    license::effective_status(
+        license::parse_stored_status(&row.license_status),
+        row.grace_expires_at.map(pulsekey_db::from_stored),
+        now,
+    )
+}
+
+/// A new key, in any status. The old key's hash is gone from the table when this commits,
+/// so its very next heartbeat, on any node, finds nothing.
+pub fn regenerate(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    data_key: &DataKey,
+    id: i64,
+    interval_secs: u64,
+) -> Result<LicenseView, DomainError> {
+    let before = lock_and_read(conn, id)?;
+    let sealed = seal(data_key);
+    let now = pulsekey_db::now();
+    servers::set_key(
+        conn,
+        id,
+        &servers::LicenseKeyForm {
+            license_key_hash: &sealed.hash,
+            license_key_ciphertext: &sealed.ciphertext,
+            license_key_last4: sealed.key.last4(),
+            license_rotated_at: now,
+            updated_at: now,
+        },
+    )?;
+    audit::record(
+        conn,
+        actor,
+        "server.license.regenerate",
+        Some(id),
+        json!({ "oldLast4": before.license_key_last4, "newLast4": sealed.key.last4() }),
+    )?;
+    let after = servers::find(conn, id)?;
+    Ok(license_view(
+        &after,
+        OffsetDateTime::now_utc(),
+        interval_secs,
+    ))
+}
+
+pub fn revoke(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: i64,
+    grace_days: i64,
+    interval_secs: u64,
+) -> Result<LicenseView, DomainError> {
+    license::validate_grace_days(grace_days)?;
+    let before = lock_and_read(conn, id)?;
+    let now = OffsetDateTime::now_utc();
+    let next = license::revoke(current_status(&before, now), grace_days, now)?;
+    let expires = next.grace_expires_at.map(pulsekey_db::to_stored);
+    servers::set_status(
+        conn,
+        id,
+        &servers::LicenseStatusForm {
+            license_status: next.status.as_str(),
+            grace_expires_at: expires,
+            updated_at: pulsekey_db::now(),
+        },
+    )?;
+    let expires_text = expires
+        .map(pulsekey_db::from_stored)
+        .and_then(|at| at.format(&Rfc3339).ok());
+    audit::record(
+        conn,
+        actor,
+        "server.license.revoke",
+        Some(id),
+        json!({ "graceDays": grace_days, "graceExpiresAt": expires_text }),
+    )?;
+    let after = servers::find(conn, id)?;
+    Ok(license_view(
+        &after,
+        OffsetDateTime::now_utc(),
+        interval_secs,
+    ))
+}
+
+pub fn reinstate(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: i64,
+    interval_secs: u64,
+) -> Result<LicenseView, DomainError> {
+    let before = lock_and_read(conn, id)?;
+    let now = OffsetDateTime::now_utc();
+    let previous = current_status(&before, now);
+    let next = license::reinstate(previous)?;
+    servers::set_status(
+        conn,
+        id,
+        &servers::LicenseStatusForm {
+            license_status: next.status.as_str(),
+            grace_expires_at: None,
+            updated_at: pulsekey_db::now(),
+        },
+    )?;
+    audit::record(
+        conn,
+        actor,
+        "server.license.reinstate",
+        Some(id),
+        json!({ "previousStatus": previous }),
+    )?;
+    let after = servers::find(conn, id)?;
+    Ok(license_view(
+        &after,
+        OffsetDateTime::now_utc(),
+        interval_secs,
+    ))
+}
+
+fn decrypt(row: &ServerRow, data_key: &DataKey) -> Result<String, DomainError> {
+    let plaintext = data_key
+        .open(&row.license_key_ciphertext, &row.license_key_hash)
+        .map_err(|_| DomainError::UndecryptableKey)?;
+    String::from_utf8(plaintext).map_err(|_| DomainError::UndecryptableKey)
+}
+
+/// The plaintext key, for an admin (audited).
+pub fn reveal(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    data_key: &DataKey,
+    id: i64,
+) -> Result<String, DomainError> {
+    let row = servers::find(conn, id).map_err(server_not_found)?;
+    let key = decrypt(&row, data_key)?;
+    audit::record(
+        conn,
+        actor,
+        "server.license.reveal",
+        Some(id),
+        json!({ "keyLast4": row.license_key_last4 }),
+    )?;
+    Ok(key)
+}
+
+/// The plaintext key for the proxy's config.json, for the owning customer only (audited).
+/// Another customer's server is reported as not found, not forbidden.
+pub fn install_key(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    data_key: &DataKey,
+    owner_id: i64,
+    id: i64,
+) -> Result<String, DomainError> {
+    let row = servers::find(conn, id).map_err(server_not_found)?;
+    if row.owner_id != owner_id {
+        return Err(DomainError::NotFound("server"));
+    }
+    let key = decrypt(&row, data_key)?;
+    audit::record(
+        conn,
+        actor,
+        "server.license.install",
+        Some(id),
+        json!({ "keyLast4": row.license_key_last4 }),
+    )?;
+    Ok(key)
+}
+
+pub fn my_servers(
+    conn: &mut DbConnection,
+    owner_id: i64,
+    interval_secs: u64,
+) -> Result<MyServerList, DomainError> {
+    let now = OffsetDateTime::now_utc();
+    let rows = servers::list_by_owner(conn, owner_id)?;
+    Ok(MyServerList {
+        items: rows
+            .iter()
+            .map(|row| MyServer {
+                id: row.id,
+                name: row.name.clone(),
+                license: license_view(row, now, interval_secs),
+            })
+            .collect(),
+    })
+}
+
+/// The verdict for a heartbeat, read fresh from the database.
+pub struct Verdict {
+    pub server_id: i64,
+    pub status: LicenseStatus,
+    pub grace_expires_at: Option<OffsetDateTime>,
+}
+
+pub fn check_license(
+    conn: &mut DbConnection,
+    key: &LicenseKey,
+    now: OffsetDateTime,
+) -> Result<Option<Verdict>, DomainError> {
+    let Some(LicenseCheckRow {
+        id,
+        license_status,
+        grace_expires_at,
+    }) = servers::find_by_key_hash(conn, &key.hash())?
+    else {
+        return Ok(None);
+    };
+    let grace_expires_at = grace_expires_at.map(pulsekey_db::from_stored);
+    let status = license::effective_status(
+        license::parse_stored_status(&license_status),
+        grace_expires_at,
+        now,
+    );
+    Ok(Some(Verdict {
+        server_id: id,
+        status,
+        grace_expires_at: grace_expires_at.filter(|_| status == LicenseStatus::Grace),
+    }))
+}

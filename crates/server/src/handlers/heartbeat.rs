@@ -1,0 +1,144 @@
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, post};
+use base64::Engine as _;
+use ed25519_dalek::Signer as _;
+use pulsekey_types::{ErrorBody, HeartbeatRequest, HeartbeatResponse};
+use time::OffsetDateTime;
+
+use crate::domain::keys::LicenseKey;
+use crate::domain::servers;
+use crate::error::ApiError;
+use crate::state::SharedState;
+
+pub const NONCE_HEADER: &str = "x-pulsekey-nonce";
+pub const SIGNATURE_HEADER: &str = "x-pulsekey-signature";
+/// Domain separation for the signed bytes: `pulsekey-heartbeat-v1\n{nonce}\n{body}`.
+pub const SIGNATURE_CONTEXT: &str = "pulsekey-heartbeat-v1";
+
+/// The bytes a heartbeat signature covers.
+pub fn signed_bytes(nonce: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SIGNATURE_CONTEXT.len() + nonce.len() + body.len() + 2);
+    out.extend_from_slice(SIGNATURE_CONTEXT.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(nonce.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(body);
+    out
+}
+
+fn license_key(req: &HttpRequest) -> Result<LicenseKey, ApiError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::InvalidLicenseKey)?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .ok_or(ApiError::InvalidLicenseKey)?;
+    LicenseKey::parse(token.trim()).map_err(|_| ApiError::InvalidLicenseKey)
+}
+
+fn nonce(req: &HttpRequest) -> Result<String, ApiError> {
+    let Some(value) = req.headers().get(NONCE_HEADER) else {
+        return Ok(String::new());
+    };
+    let nonce = value.to_str().unwrap_or_default();
+    if nonce.is_empty() || nonce.len() > 128 || !nonce.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::BadRequest(
+            "X-Pulsekey-Nonce must be 1–128 visible ASCII characters".into(),
+        ));
+    }
+    Ok(nonce.to_owned())
+}
+
+fn validate(request: &HeartbeatRequest) -> Result<(), ApiError> {
+    let version = &request.version;
+    if version.is_empty() || version.chars().count() > 64 || version.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(
+            "version must be 1–64 printable characters".into(),
+        ));
+    }
+    if request
+        .hostname
+        .as_ref()
+        .is_some_and(|h| h.len() > 255 || h.chars().any(char::is_control))
+    {
+        return Err(ApiError::BadRequest(
+            "hostname must be at most 255 printable characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A proxy's heartbeat: the license's verdict, signed.
+///
+/// The response carries `X-Pulsekey-Signature`: standard base64 of the Ed25519 signature,
+/// by the key whose public half is config.json's `publicKey`, over the bytes
+/// `pulsekey-heartbeat-v1\n{nonce}\n{body}`, where `{nonce}` is the request's
+/// `X-Pulsekey-Nonce` (empty when none was sent) and `{body}` the exact response body,
+/// whose `serverTime` lets the proxy refuse a replayed verdict.
+#[utoipa::path(
+    tag = "heartbeat",
+    operation_id = "heartbeat",
+    request_body = HeartbeatRequest,
+    params(
+        ("X-Pulsekey-Nonce" = Option<String>, Header, description = "1–128 visible ASCII characters, echoed into the signed bytes"),
+    ),
+    security(("license_key" = [])),
+    responses(
+        (status = 200, description = "The verdict", body = HeartbeatResponse, headers(
+            ("X-Pulsekey-Signature" = String, description = "base64 Ed25519 signature over `pulsekey-heartbeat-v1\\n{nonce}\\n{body}`"),
+        )),
+        (status = 400, description = "Malformed body or nonce", body = ErrorBody),
+        (status = 401, description = "Missing, malformed, unknown or regenerated key (one answer for all)", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "Bearer error=\"invalid_token\""))),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    ),
+)]
+#[post("/heartbeat")]
+pub async fn heartbeat(
+    state: SharedState,
+    req: HttpRequest,
+    body: super::Body,
+) -> Result<HttpResponse, ApiError> {
+    let key = license_key(&req)?;
+    let nonce = nonce(&req)?;
+    let request: HeartbeatRequest = super::parse_json(&req, &body.0)?;
+    validate(&request)?;
+    let ip = crate::net::client_ip(&req, &state.config.trusted_proxies).map(|ip| ip.to_string());
+    let now = OffsetDateTime::now_utc();
+    let verdict = state
+        .blocking(move |db| {
+            let mut conn = db.conn()?;
+            let Some(verdict) = servers::check_license(&mut conn, &key, now)? else {
+                return Ok(None);
+            };
+            pulsekey_db::servers::record_heartbeat(
+                &mut conn,
+                verdict.server_id,
+                pulsekey_db::to_stored(now),
+                &request.version,
+                ip.as_deref(),
+            )?;
+            Ok(Some(verdict))
+        })
+        .await?
+        .ok_or(ApiError::InvalidLicenseKey)?;
+    let response = HeartbeatResponse {
+        status: verdict.status,
+        grace_expires_at: verdict.grace_expires_at,
+        heartbeat_interval_secs: state.config.heartbeat_interval_secs,
+        server_time: now,
+    };
+    let body = serde_json::to_vec(&response).map_err(|err| ApiError::Internal(err.to_string()))?;
+    let signature = state.secrets.signing_key.sign(&signed_bytes(&nonce, &body));
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            SIGNATURE_HEADER,
+            base64::engine::general_purpose::STANDARD.encode(signature.to_bytes()),
+        ))
+        .body(body))
+}

@@ -1,0 +1,246 @@
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use pulsekey_types::{
+    CreateServerRequest, ErrorBody, LicenseView, RevealResponse, RevokeRequest, Scope, ServerView,
+};
+
+use crate::auth::Principal;
+use crate::domain::servers;
+use crate::error::ApiError;
+use crate::state::SharedState;
+
+/// Create a server for a customer; it gets a fresh ACTIVE license.
+#[utoipa::path(
+    tag = "servers",
+    operation_id = "create_server",
+    request_body = CreateServerRequest,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 201, description = "Created, with its license card", body = ServerView),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin (or a token without `licenses:write`)", body = ErrorBody),
+        (status = 422, description = "Invalid name, or the owner is not a customer", body = ErrorBody),
+    ),
+)]
+#[post("/servers")]
+pub async fn create_server(
+    state: SharedState,
+    principal: Principal,
+    body: web::Json<CreateServerRequest>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_admin(Scope::LicensesWrite)?;
+    let actor = principal.actor();
+    let interval = state.config.heartbeat_interval_secs;
+    let state2 = state.clone();
+    let server = state
+        .blocking(move |db| {
+            db.transaction(|conn| {
+                Ok(servers::create_server(
+                    conn,
+                    &actor,
+                    &state2.secrets.data_key,
+                    body.owner_id,
+                    &body.name,
+                    interval,
+                )?)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(server))
+}
+
+/// One server and its license card.
+#[utoipa::path(
+    tag = "servers",
+    operation_id = "get_server",
+    params(("id" = i64, Path, description = "Server id")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The server", body = ServerView),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such server", body = ErrorBody),
+    ),
+)]
+#[get("/servers/{id}")]
+pub async fn get_server(
+    state: SharedState,
+    principal: Principal,
+    id: web::Path<i64>,
+) -> Result<web::Json<ServerView>, ApiError> {
+    principal.require_admin(Scope::Read)?;
+    let id = id.into_inner();
+    let interval = state.config.heartbeat_interval_secs;
+    Ok(web::Json(
+        state
+            .blocking(move |db| Ok(servers::get_server(&mut *db.conn()?, id, interval)?))
+            .await?,
+    ))
+}
+
+/// The License card: masked key, effective status, last heartbeat, grace expiry.
+#[utoipa::path(
+    tag = "licenses",
+    operation_id = "get_license",
+    params(("id" = i64, Path, description = "Server id")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The license card", body = LicenseView),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such server", body = ErrorBody),
+    ),
+)]
+#[get("/servers/{id}/license")]
+pub async fn get_license(
+    state: SharedState,
+    principal: Principal,
+    id: web::Path<i64>,
+) -> Result<web::Json<LicenseView>, ApiError> {
+    principal.require_admin(Scope::Read)?;
+    let id = id.into_inner();
+    let interval = state.config.heartbeat_interval_secs;
+    let server = state
+        .blocking(move |db| Ok(servers::get_server(&mut *db.conn()?, id, interval)?))
+        .await?;
+    Ok(web::Json(server.license))
+}
+
+/// The plaintext key (audited as `server.license.reveal`).
+#[utoipa::path(
+    tag = "licenses",
+    operation_id = "reveal_license",
+    params(("id" = i64, Path, description = "Server id")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The key", body = RevealResponse),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin (or a token without `licenses:write`)", body = ErrorBody),
+        (status = 404, description = "No such server", body = ErrorBody),
+    ),
+)]
+#[post("/servers/{id}/license/reveal")]
+pub async fn reveal_license(
+    state: SharedState,
+    principal: Principal,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_admin(Scope::LicensesWrite)?;
+    let (id, actor, state2) = (id.into_inner(), principal.actor(), state.clone());
+    let key = state
+        .blocking(move |db| {
+            db.transaction(|conn| Ok(servers::reveal(conn, &actor, &state2.secrets.data_key, id)?))
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(RevealResponse { key }))
+}
+
+/// A new key; the old one gets 401 from its very next heartbeat. Status is unchanged.
+#[utoipa::path(
+    tag = "licenses",
+    operation_id = "regenerate_license",
+    params(("id" = i64, Path, description = "Server id")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The card, with the new key's mask", body = LicenseView),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin (or a token without `licenses:write`)", body = ErrorBody),
+        (status = 404, description = "No such server", body = ErrorBody),
+    ),
+)]
+#[post("/servers/{id}/license/regenerate")]
+pub async fn regenerate_license(
+    state: SharedState,
+    principal: Principal,
+    id: web::Path<i64>,
+) -> Result<web::Json<LicenseView>, ApiError> {
+    principal.require_admin(Scope::LicensesWrite)?;
+    let (id, actor, state2) = (id.into_inner(), principal.actor(), state.clone());
+    let interval = state.config.heartbeat_interval_secs;
+    let view = state
+        .blocking(move |db| {
+            db.transaction(|conn| {
+                Ok(servers::regenerate(
+                    conn,
+                    &actor,
+                    &state2.secrets.data_key,
+                    id,
+                    interval,
+                )?)
+            })
+        })
+        .await?;
+    Ok(web::Json(view))
+}
+
+/// Revoke: ACTIVE → GRACE for `graceDays` (1–365, default from configuration).
+#[utoipa::path(
+    tag = "licenses",
+    operation_id = "revoke_license",
+    params(("id" = i64, Path, description = "Server id")),
+    request_body(content = Option<RevokeRequest>, description = "Optional; an empty body uses the default window"),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The card, now in GRACE", body = LicenseView),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin (or a token without `licenses:write`)", body = ErrorBody),
+        (status = 404, description = "No such server", body = ErrorBody),
+        (status = 409, description = "Not ACTIVE (`license_not_active`)", body = ErrorBody),
+        (status = 415, description = "A body that is not JSON", body = ErrorBody),
+        (status = 422, description = "graceDays outside 1–365", body = ErrorBody),
+    ),
+)]
+#[post("/servers/{id}/license/revoke")]
+pub async fn revoke_license(
+    state: SharedState,
+    principal: Principal,
+    id: web::Path<i64>,
+    req: HttpRequest,
+    body: super::Body,
+) -> Result<web::Json<LicenseView>, ApiError> {
+    principal.require_admin(Scope::LicensesWrite)?;
+    let request: RevokeRequest = super::optional_json(&req, &body.0)?.unwrap_or_default();
+    let grace_days = request.grace_days.unwrap_or(state.config.grace_days);
+    let (id, actor) = (id.into_inner(), principal.actor());
+    let interval = state.config.heartbeat_interval_secs;
+    let view = state
+        .blocking(move |db| {
+            db.transaction(|conn| Ok(servers::revoke(conn, &actor, id, grace_days, interval)?))
+        })
+        .await?;
+    Ok(web::Json(view))
+}
+
+/// Reinstate: GRACE or EXPIRED → ACTIVE, clearing the grace window.
+#[utoipa::path(
+    tag = "licenses",
+    operation_id = "reinstate_license",
+    params(("id" = i64, Path, description = "Server id")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The card, ACTIVE again", body = LicenseView),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin (or a token without `licenses:write`)", body = ErrorBody),
+        (status = 404, description = "No such server", body = ErrorBody),
+        (status = 409, description = "Already ACTIVE (`license_not_in_grace`)", body = ErrorBody),
+    ),
+)]
+#[post("/servers/{id}/license/reinstate")]
+pub async fn reinstate_license(
+    state: SharedState,
+    principal: Principal,
+    id: web::Path<i64>,
+) -> Result<web::Json<LicenseView>, ApiError> {
+    principal.require_admin(Scope::LicensesWrite)?;
+    let (id, actor) = (id.into_inner(), principal.actor());
+    let interval = state.config.heartbeat_interval_secs;
+    let view = state
+        .blocking(move |db| {
+            db.transaction(|conn| Ok(servers::reinstate(conn, &actor, id, interval)?))
+        })
+        .await?;
+    Ok(web::Json(view))
+}

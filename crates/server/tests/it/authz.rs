@@ -1,0 +1,227 @@
+//! Every route × every kind of caller → the expected answer. Fails when a route is added
+//! to the OpenAPI document without a row here.
+
+use std::collections::BTreeSet;
+
+use pulsekey_types::Role;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// Reaches the handler: any answer but 401, 403, 404 or 5xx.
+    Allowed,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+}
+use Expect::*;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy)]
+enum Rule {
+    Public,
+    LicenseKey,
+    SignedIn,
+    AdminRead,
+    AdminLicensesWrite,
+    AdminUsersWrite,
+    AdminSessionOnly,
+    Customer,
+    OwningCustomer,
+}
+
+const CALLERS: [&str; 9] = [
+    "anonymous",
+    "customer",
+    "other_customer",
+    "admin",
+    "token_read",
+    "token_licenses_write",
+    "token_users_write",
+    "expired_token",
+    "forged_token",
+];
+
+fn expected(rule: Rule, caller: &str) -> Expect {
+    let bad_credentials = matches!(caller, "expired_token" | "forged_token");
+    match rule {
+        Rule::Public => Allowed,
+        Rule::LicenseKey => Unauthorized,
+        _ if caller == "anonymous" || bad_credentials => Unauthorized,
+        Rule::SignedIn => Allowed,
+        Rule::AdminRead
+        | Rule::AdminLicensesWrite
+        | Rule::AdminUsersWrite
+        | Rule::AdminSessionOnly => {
+            let scope = match rule {
+                Rule::AdminRead => "token_read",
+                Rule::AdminLicensesWrite => "token_licenses_write",
+                Rule::AdminUsersWrite => "token_users_write",
+                _ => "none",
+            };
+            match caller {
+                "admin" => Allowed,
+                c if c == scope => Allowed,
+                _ => Forbidden,
+            }
+        }
+        Rule::Customer => {
+            if caller.ends_with("customer") {
+                Allowed
+            } else {
+                Forbidden
+            }
+        }
+        Rule::OwningCustomer => match caller {
+            "customer" => Allowed,
+            "other_customer" => NotFound,
+            _ => Forbidden,
+        },
+    }
+}
+
+/// (method, OpenAPI path, rule). Order matters only in that logout comes last.
+fn routes() -> Vec<(&'static str, &'static str, Rule)> {
+    vec![
+        ("get", "/healthz", Rule::Public),
+        ("get", "/readyz", Rule::Public),
+        ("post", "/heartbeat", Rule::LicenseKey),
+        ("post", "/api/v1/auth/login", Rule::Public),
+        ("get", "/api/v1/auth/me", Rule::SignedIn),
+        ("get", "/api/v1/users", Rule::AdminRead),
+        ("post", "/api/v1/users", Rule::AdminUsersWrite),
+        ("get", "/api/v1/users/{id}", Rule::AdminRead),
+        ("patch", "/api/v1/users/{id}", Rule::AdminUsersWrite),
+        ("get", "/api/v1/users/{id}/servers", Rule::AdminRead),
+        ("post", "/api/v1/servers", Rule::AdminLicensesWrite),
+        ("get", "/api/v1/servers/{id}", Rule::AdminRead),
+        ("get", "/api/v1/servers/{id}/license", Rule::AdminRead),
+        (
+            "post",
+            "/api/v1/servers/{id}/license/reveal",
+            Rule::AdminLicensesWrite,
+        ),
+        (
+            "post",
+            "/api/v1/servers/{id}/license/regenerate",
+            Rule::AdminLicensesWrite,
+        ),
+        (
+            "post",
+            "/api/v1/servers/{id}/license/revoke",
+            Rule::AdminLicensesWrite,
+        ),
+        (
+            "post",
+            "/api/v1/servers/{id}/license/reinstate",
+            Rule::AdminLicensesWrite,
+        ),
+        ("get", "/api/v1/audit-log", Rule::AdminRead),
+        ("get", "/api/v1/me/servers", Rule::Customer),
+        (
+            "get",
+            "/api/v1/me/servers/{id}/install",
+            Rule::OwningCustomer,
+        ),
+        ("get", "/api/v1/tokens", Rule::AdminSessionOnly),
+        ("post", "/api/v1/tokens", Rule::AdminSessionOnly),
+        ("delete", "/api/v1/tokens/{id}", Rule::AdminSessionOnly),
+        ("post", "/api/v1/auth/logout", Rule::SignedIn),
+    ]
+}
+
+#[test]
+fn every_documented_route_has_a_row() {
+    let spec = serde_json::to_value(pulsekey_server::app::openapi()).unwrap();
+    let documented: BTreeSet<(String, String)> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    let listed: BTreeSet<(String, String)> = routes()
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        documented, listed,
+        "the authorization matrix and the OpenAPI document disagree"
+    );
+}
+
+both_backends! {
+    async fn every_route_answers_every_caller_as_its_rule_says(app) {
+        let admin_user = app.create_user("root-admin", Role::Admin).await;
+        let admin = app.login(&admin_user).await;
+        let customer = app.create_user("acme", Role::Customer).await;
+        let other = app.create_user("globex", Role::Customer).await;
+        let server = app.create_server(&admin, customer.id, "acme-prod").await;
+        let mut tokens = std::collections::HashMap::new();
+        for (name, scope) in [("token_read", "read"), ("token_licenses_write", "licenses:write"), ("token_users_write", "users:write"), ("expired_token", "read")] {
+            let r = app.post("/api/v1/tokens", &admin, json!({ "name": name, "scopes": [scope] })).await;
+            let created: pulsekey_types::CreatedToken = r.json().await.unwrap();
+            if name == "expired_token" {
+                app.sql(&format!("UPDATE api_tokens SET expires_at = '2020-01-01 00:00:00' WHERE id = {}", created.view.id)).await;
+            }
+            tokens.insert(name, created.token);
+        }
+        let victim: pulsekey_types::CreatedToken = app.post("/api/v1/tokens", &admin, json!({ "name": "victim", "scopes": ["read"] })).await.json().await.unwrap();
+        let mut forged: Vec<String> = admin.split('.').map(str::to_owned).collect();
+        forged[2] = "c2lnbmF0dXJl".into();
+
+        let mut counter = 0;
+        let mut failures = Vec::new();
+        for (method, template, rule) in routes() {
+            for caller in CALLERS {
+                // Sessions are made fresh per call so that logout cannot spoil later rows.
+                let bearer = match caller {
+                    "anonymous" => None,
+                    "customer" => Some(app.login(&customer).await),
+                    "other_customer" => Some(app.login(&other).await),
+                    "admin" => Some(app.login(&admin_user).await),
+                    "forged_token" => Some(forged.join(".")),
+                    token => Some(tokens[token].clone()),
+                };
+                counter += 1;
+                let path = template
+                    .replace("/users/{id}", &format!("/users/{}", other.id))
+                    .replace("/servers/{id}", &format!("/servers/{server}"))
+                    .replace("/tokens/{id}", &format!("/tokens/{}", victim.view.id));
+                let body: Value = match (method, template) {
+                    ("post", "/api/v1/auth/login") => json!({ "username": "acme", "password": customer.password }),
+                    ("post", "/api/v1/users") => json!({ "username": format!("new-user-{counter}"), "email": "n@example.com", "password": "new-user-password-1", "role": "customer" }),
+                    ("patch", _) => json!({ "email": "globex@example.com" }),
+                    ("post", "/api/v1/servers") => json!({ "ownerId": customer.id, "name": format!("srv-{counter}") }),
+                    ("post", "/api/v1/tokens") => json!({ "name": format!("t-{counter}"), "scopes": ["read"] }),
+                    ("post", "/heartbeat") => json!({ "version": "1.0" }),
+                    _ => json!({}),
+                };
+                let mut request = app.client.request(method.to_uppercase().parse().unwrap(), app.at(&path));
+                if let Some(bearer) = &bearer {
+                    request = request.bearer_auth(bearer);
+                }
+                if method != "get" && method != "delete" {
+                    request = request.json(&body);
+                }
+                let status = request.send().await.unwrap().status().as_u16();
+                let got = match status {
+                    401 => Unauthorized,
+                    403 => Forbidden,
+                    404 => NotFound,
+                    s if s >= 500 => panic!("{method} {path} as {caller}: {s}"),
+                    _ => Allowed,
+                };
+                let want = expected(rule, caller);
+                if got != want {
+                    failures.push(format!("{method} {template} as {caller}: want {want:?}, got {status}"));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}

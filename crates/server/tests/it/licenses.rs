@@ -1,0 +1,211 @@
+use pulsekey_types::{
+    Connection, ErrorBody, ErrorCode, HeartbeatResponse, InstallConfig, LicenseStatus, LicenseView,
+    MyServerList, Role,
+};
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+both_backends! {
+    async fn the_whole_lifecycle_of_the_seed_page(app) {
+        let admin = app.admin_token().await;
+        let customer = app.create_user("acme", Role::Customer).await;
+        let server = app.create_server(&admin, customer.id, "acme-prod").await;
+        let card: LicenseView = app.get(&format!("/api/v1/servers/{server}/license"), &admin).await.json().await.unwrap();
+        assert_eq!((card.status, card.connection), (LicenseStatus::Active, Connection::Never));
+        assert!(card.key_masked.starts_with("pk_•••••…•"));
+
+        // Heartbeat records version, time and address.
+        let key = app.reveal(&admin, server).await;
+        assert!(card.key_masked.ends_with(&key[key.len() - 4..]));
+        let beat = app.heartbeat(&key).await;
+        assert_eq!(beat.status(), 200);
+        let verdict: HeartbeatResponse = beat.json().await.unwrap();
+        assert_eq!((verdict.status, verdict.grace_expires_at, verdict.heartbeat_interval_secs), (LicenseStatus::Active, None, 60));
+        let card: LicenseView = app.get(&format!("/api/v1/servers/{server}/license"), &admin).await.json().await.unwrap();
+        assert_eq!(card.installed_version.as_deref(), Some("1.4.2"));
+        assert_eq!(card.last_heartbeat_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(card.connection, Connection::Online);
+
+        // Regenerate: old key 401 at once, new key 200; status unchanged.
+        let r = app.post(&format!("/api/v1/servers/{server}/license/regenerate"), &admin, json!({})).await;
+        assert_eq!(r.status(), 200);
+        let regenerated: LicenseView = r.json().await.unwrap();
+        let old = app.heartbeat(&key).await;
+        assert_eq!(old.status(), 401);
+        assert_eq!(old.headers()["www-authenticate"], "Bearer error=\"invalid_token\"");
+        let new_key = app.reveal(&admin, server).await;
+        assert_ne!(new_key, key);
+        assert!(regenerated.key_masked.ends_with(&new_key[new_key.len() - 4..]));
+        assert_eq!(app.heartbeat(&new_key).await.status(), 200);
+
+        // Revoke with the default window.
+        let r = app.client.post(app.at(&format!("/api/v1/servers/{server}/license/revoke"))).bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let grace: LicenseView = r.json().await.unwrap();
+        assert_eq!(grace.status, LicenseStatus::Grace);
+        let expires = grace.grace_expires_at.unwrap();
+        let expected = OffsetDateTime::now_utc() + Duration::days(5);
+        assert!((expires - expected).abs() < Duration::minutes(1), "{expires} vs {expected}");
+        let verdict: HeartbeatResponse = app.heartbeat(&new_key).await.json().await.unwrap();
+        assert_eq!(verdict.status, LicenseStatus::Grace);
+        assert_eq!(verdict.grace_expires_at, Some(expires));
+        let again = app.post(&format!("/api/v1/servers/{server}/license/revoke"), &admin, json!({ "graceDays": 3 })).await;
+        assert_eq!(again.status(), 409);
+        assert_eq!(again.json::<ErrorBody>().await.unwrap().error, ErrorCode::LicenseNotActive);
+
+        // An operator ends the window by hand: every read path says EXPIRED at once.
+        app.sql(&format!("UPDATE servers SET grace_expires_at = '2020-01-01 00:00:00' WHERE id = {server}")).await;
+        let verdict: HeartbeatResponse = app.heartbeat(&new_key).await.json().await.unwrap();
+        assert_eq!((verdict.status, verdict.grace_expires_at), (LicenseStatus::Expired, None));
+        let card: LicenseView = app.get(&format!("/api/v1/servers/{server}/license"), &admin).await.json().await.unwrap();
+        assert_eq!((card.status, card.grace_expires_at), (LicenseStatus::Expired, None));
+
+        // Reinstate: ACTIVE, window cleared; reinstating an ACTIVE license is a 409.
+        let r = app.post(&format!("/api/v1/servers/{server}/license/reinstate"), &admin, json!({})).await;
+        let active: LicenseView = r.json().await.unwrap();
+        assert_eq!((active.status, active.grace_expires_at), (LicenseStatus::Active, None));
+        assert_eq!(app.heartbeat(&new_key).await.json::<HeartbeatResponse>().await.unwrap().status, LicenseStatus::Active);
+        let again = app.post(&format!("/api/v1/servers/{server}/license/reinstate"), &admin, json!({})).await;
+        assert_eq!(again.status(), 409);
+        assert_eq!(again.json::<ErrorBody>().await.unwrap().error, ErrorCode::LicenseNotInGrace);
+
+        // Each action audited with every field.
+        let entries = app.audit(&admin, &format!("target={server}")).await;
+        let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, [
+            "server.license.reinstate", "server.license.revoke", "server.license.reveal",
+            "server.license.regenerate", "server.license.reveal", "server.create",
+        ]);
+        for entry in &entries {
+            assert_eq!(entry.target, Some(server));
+            assert_eq!(entry.username.as_deref(), Some("root-admin"));
+            assert!(entry.user_id.is_some());
+            assert_eq!(entry.ip.as_deref(), Some("127.0.0.1"));
+        }
+        assert_eq!(entries[1].metadata["graceDays"], 5);
+        assert!(entries[1].metadata["graceExpiresAt"].is_string());
+        assert_eq!(entries[3].metadata["oldLast4"], key[key.len() - 4..]);
+        assert_eq!(entries[3].metadata["newLast4"], new_key[new_key.len() - 4..]);
+        assert_eq!(entries[0].metadata["previousStatus"], "EXPIRED");
+        let text = serde_json::to_string(&entries).unwrap();
+        assert!(!text.contains(&key) && !text.contains(&new_key));
+    }
+
+    async fn revoke_validates_grace_days_and_changes_nothing_on_error(app) {
+        let admin = app.admin_token().await;
+        let customer = app.create_user("acme", Role::Customer).await;
+        let server = app.create_server(&admin, customer.id, "acme-prod").await;
+        let path = format!("/api/v1/servers/{server}/license/revoke");
+        for body in [json!({ "graceDays": 0 }), json!({ "graceDays": -3 }), json!({ "graceDays": 366 })] {
+            assert_eq!(app.post(&path, &admin, body).await.status(), 422);
+        }
+        for body in [json!({ "graceDays": "5" }), json!({ "graceDays": 1e40 }), json!({ "bogus": 1 }), json!([1])] {
+            assert_eq!(app.post(&path, &admin, body).await.status(), 400);
+        }
+        let text = app.client.post(app.at(&path)).bearer_auth(&admin).header("content-type", "text/plain").body("graceDays=3").send().await.unwrap();
+        assert_eq!(text.status(), 415);
+        let card: LicenseView = app.get(&format!("/api/v1/servers/{server}/license"), &admin).await.json().await.unwrap();
+        assert_eq!(card.status, LicenseStatus::Active);
+        assert!(app.audit(&admin, "action=server.license.revoke").await.is_empty());
+        let ok: LicenseView = app.post(&path, &admin, json!({ "graceDays": 3 })).await.json().await.unwrap();
+        let expected = OffsetDateTime::now_utc() + Duration::days(3);
+        assert!((ok.grace_expires_at.unwrap() - expected).abs() < Duration::minutes(1));
+        assert_eq!(app.post("/api/v1/servers/999999/license/revoke", &admin, json!({})).await.status(), 404);
+        assert_eq!(app.post("/api/v1/servers/abc/license/revoke", &admin, json!({})).await.status(), 400);
+    }
+
+    async fn customers_see_only_their_own_servers_and_install_a_working_config(app) {
+        let admin = app.admin_token().await;
+        let acme = app.create_user("acme", Role::Customer).await;
+        let other = app.create_user("globex", Role::Customer).await;
+        let server = app.create_server(&admin, acme.id, "acme-prod").await;
+        let acme_token = app.login(&acme).await;
+        let other_token = app.login(&other).await;
+
+        let mine: MyServerList = app.get("/api/v1/me/servers", &acme_token).await.json().await.unwrap();
+        assert_eq!(mine.items.len(), 1);
+        let theirs: MyServerList = app.get("/api/v1/me/servers", &other_token).await.json().await.unwrap();
+        assert!(theirs.items.is_empty());
+        let r = app.get(&format!("/api/v1/me/servers/{server}/install"), &acme_token).await;
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-disposition"].to_str().unwrap().contains("config.json"));
+        let config: InstallConfig = r.json().await.unwrap();
+        assert_eq!(config.server_url, app.url);
+        assert_eq!(config.heartbeat_interval_secs, 60);
+        assert_eq!(app.heartbeat(&config.license_key).await.status(), 200);
+        assert_eq!(app.get(&format!("/api/v1/me/servers/{server}/install"), &other_token).await.status(), 404);
+        assert_eq!(app.get(&format!("/api/v1/servers/{server}"), &acme_token).await.status(), 403);
+        assert_eq!(app.post(&format!("/api/v1/servers/{server}/license/regenerate"), &acme_token, json!({})).await.status(), 403);
+        let installs = app.audit(&admin, "action=server.license.install").await;
+        assert_eq!((installs.len(), installs[0].user_id), (1, Some(acme.id)));
+
+        // The grace banner's data.
+        app.post(&format!("/api/v1/servers/{server}/license/revoke"), &admin, json!({ "graceDays": 2 })).await;
+        let mine: MyServerList = app.get("/api/v1/me/servers", &acme_token).await.json().await.unwrap();
+        assert_eq!(mine.items[0].license.status, LicenseStatus::Grace);
+        assert!(mine.items[0].license.grace_expires_at.is_some());
+    }
+
+    async fn servers_belong_to_customers_only(app) {
+        let admin = app.admin_token().await;
+        let other_admin = app.create_user("second-admin", Role::Admin).await;
+        let r = app.post("/api/v1/servers", &admin, json!({ "ownerId": other_admin.id, "name": "x" })).await;
+        assert_eq!(r.status(), 422);
+        assert_eq!(r.json::<ErrorBody>().await.unwrap().error, ErrorCode::OwnerNotCustomer);
+        let r = app.post("/api/v1/servers", &admin, json!({ "ownerId": 99999, "name": "x" })).await;
+        assert_eq!(r.status(), 422);
+        let acme = app.create_user("acme", Role::Customer).await;
+        let r = app.post("/api/v1/servers", &admin, json!({ "ownerId": acme.id, "name": "" })).await;
+        assert_eq!(r.status(), 422);
+        app.create_server(&admin, acme.id, "one").await;
+        app.create_server(&admin, acme.id, "two").await;
+        let list: pulsekey_types::ServerList = app.get(&format!("/api/v1/users/{}/servers", acme.id), &admin).await.json().await.unwrap();
+        assert_eq!(list.items.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["one", "two"]);
+    }
+
+    async fn the_expiry_sweep_persists_ended_windows_idempotently(app) {
+        let admin = app.admin_token().await;
+        let acme = app.create_user("acme", Role::Customer).await;
+        let server = app.create_server(&admin, acme.id, "acme-prod").await;
+        app.post(&format!("/api/v1/servers/{server}/license/revoke"), &admin, json!({})).await;
+        app.sql(&format!("UPDATE servers SET grace_expires_at = '2020-01-01 00:00:00' WHERE id = {server}")).await;
+        let db = app.db.clone();
+        let counts = tokio::task::spawn_blocking(move || {
+            let mut conn = db.conn().unwrap();
+            let first = pulsekey_db::servers::expire_passed_grace(&mut conn, pulsekey_db::now()).unwrap();
+            let second = pulsekey_db::servers::expire_passed_grace(&mut conn, pulsekey_db::now()).unwrap();
+            let row = pulsekey_db::servers::find(&mut conn, server).unwrap();
+            (first, second, row.license_status)
+        }).await.unwrap();
+        assert_eq!(counts, (1, 0, "EXPIRED".to_owned()));
+    }
+
+    async fn audit_log_filters_pages_and_exports(app) {
+        let admin = app.admin_token().await;
+        let acme = app.create_user("acme", Role::Customer).await;
+        let server = app.create_server(&admin, acme.id, "acme-prod").await;
+        for _ in 0..3 {
+            app.post(&format!("/api/v1/servers/{server}/license/regenerate"), &admin, json!({})).await;
+        }
+        let page: pulsekey_types::AuditPage = app.get("/api/v1/audit-log?action=server.license.regenerate&limit=2", &admin).await.json().await.unwrap();
+        assert_eq!(page.items.len(), 2);
+        assert!(page.items[0].id > page.items[1].id);
+        let next: pulsekey_types::AuditPage = app.get(&format!("/api/v1/audit-log?action=server.license.regenerate&limit=2&cursor={}", page.next_cursor.unwrap()), &admin).await.json().await.unwrap();
+        assert_eq!((next.items.len(), next.next_cursor), (1, None));
+        let future = app.audit(&admin, "from=2999-01-01T00:00:00Z").await;
+        assert!(future.is_empty());
+        let past = app.audit(&admin, "to=2000-01-01T00:00:00Z").await;
+        assert!(past.is_empty());
+        assert_eq!(app.get("/api/v1/audit-log?from=yesterday", &admin).await.status(), 422);
+        assert_eq!(app.get("/api/v1/audit-log?format=xml", &admin).await.status(), 422);
+
+        let csv = app.get("/api/v1/audit-log?format=csv&action=server.license.regenerate", &admin).await;
+        assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        let csv = csv.text().await.unwrap();
+        assert_eq!(csv.lines().count(), 4, "{csv}");
+        assert!(csv.starts_with("id,at,action,target,userId,username,metadata,ip\n"));
+        let jsonl = app.get(&format!("/api/v1/audit-log?format=jsonl&target={server}"), &admin).await.text().await.unwrap();
+        let entries: Vec<pulsekey_types::AuditEntry> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(entries.len(), 4);
+    }
+}
