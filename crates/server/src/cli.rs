@@ -25,6 +25,9 @@ enum Command {
     /// Manage users in the configured database, whether or not the server is running.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Development and benchmark helpers.
+    #[command(subcommand)]
+    Dev(DevCommand),
     /// Print the OpenAPI document (YAML), as checked in as openapi.yaml.
     #[command(hide = true)]
     Openapi,
@@ -49,6 +52,19 @@ enum UsersCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum DevCommand {
+    /// Create N customers with one server each; write their license keys to a new FILE.
+    Seed {
+        #[arg(long)]
+        customers: u64,
+        #[arg(long)]
+        keys_out: std::path::PathBuf,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
@@ -61,6 +77,11 @@ pub fn main() -> ExitCode {
             email,
             storage,
         }) => create_user(&storage, username, &role, email),
+        Command::Dev(DevCommand::Seed {
+            customers,
+            keys_out,
+            storage,
+        }) => dev_seed(&storage, customers, &keys_out),
         Command::Openapi => {
             print!("{}", crate::openapi::yaml());
             Ok(())
@@ -201,6 +222,31 @@ fn create_user(
         user.role.as_str(),
         user.username,
         user.id
+    );
+    Ok(())
+}
+
+fn dev_seed(
+    storage: &StorageArgs,
+    customers: u64,
+    keys_out: &std::path::Path,
+) -> Result<(), ConfigError> {
+    let db = open_database(storage, 2)?;
+    let shared = db.backend() == Backend::Postgres;
+    let data_key = crate::secrets::load_data_key(
+        &storage.data_dir,
+        SecretSource {
+            variable: "PULSEKEY_DATA_KEY",
+            value: storage.data_key.as_deref(),
+            shared_database: shared,
+        },
+    )?;
+    let started = std::time::Instant::now();
+    let password = crate::seed::seed(&db, &data_key, customers, keys_out)?;
+    println!(
+        "seeded {customers} customers in {:.1} s; keys in {}; every seeded customer's password: {password}",
+        started.elapsed().as_secs_f64(),
+        keys_out.display()
     );
     Ok(())
 }

@@ -12,6 +12,7 @@ mod handlers;
 pub mod net;
 pub mod openapi;
 pub mod secrets;
+mod seed;
 mod spa;
 pub mod state;
 pub mod throttle;

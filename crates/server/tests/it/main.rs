@@ -14,3 +14,4 @@ mod health;
 mod heartbeat;
 mod licenses;
 mod openapi;
+mod secrets_in_logs;

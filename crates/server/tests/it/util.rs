@@ -1,4 +1,5 @@
 pub mod browser;
+pub mod serve;
 pub mod test_app;
 
 /// Declares each test twice: `name::sqlite` and `name::postgres`, each with a fresh

@@ -1,0 +1,76 @@
+//! `pulsekey serve` run as a user would run it: the real binary, its output in files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct ServeProcess {
+    pub url: String,
+    pub data_dir: tempfile::TempDir,
+    child: Child,
+}
+
+pub fn pulsekey(data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pulsekey"));
+    command
+        .env_remove("DATABASE_URL")
+        .env("PULSEKEY_DATA_DIR", data_dir)
+        .env("RUST_LOG", "debug");
+    command
+}
+
+impl ServeProcess {
+    /// Starts on a free port with `data_dir`; stdout and stderr go to files in it.
+    pub async fn start(data_dir: tempfile::TempDir) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let stdout = std::fs::File::create(data_dir.path().join("stdout.log")).unwrap();
+        let stderr = std::fs::File::create(data_dir.path().join("stderr.log")).unwrap();
+        #[allow(clippy::zombie_processes)] // waited for in Drop
+        let child = pulsekey(data_dir.path())
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::from(stdout))
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .unwrap();
+        let mut process = Self {
+            url: format!("http://127.0.0.1:{port}"),
+            data_dir,
+            child,
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            let ready = client.get(format!("{}/readyz", process.url)).send().await;
+            if ready.is_ok_and(|response| response.status() == 200) {
+                return process;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = process.child.kill();
+        panic!("pulsekey serve did not become ready: {}", process.output());
+    }
+
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.data_dir.path().join(name)
+    }
+
+    /// Everything the process printed so far.
+    pub fn output(&self) -> String {
+        let read = |name| std::fs::read_to_string(self.log_path(name)).unwrap_or_default();
+        format!("{}{}", read("stdout.log"), read("stderr.log"))
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
