@@ -174,3 +174,15 @@ fn expect_one(changed: usize) -> Result<(), DbError> {
         Err(DbError::NotFound)
     }
 }
+
+/// Inserts many servers in one statement (see `users::insert_many`).
+pub fn insert_many(
+    conn: &mut DbConnection,
+    forms: &[ServerInsertForm<'_>],
+) -> Result<usize, DbError> {
+    let query = diesel::insert_into(servers::table).values(forms);
+    Ok(match conn {
+        DbConnection::Sqlite(sqlite) => query.execute(sqlite)?,
+        DbConnection::Postgres(pg) => query.execute(pg)?,
+    })
+}

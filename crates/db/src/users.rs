@@ -160,3 +160,18 @@ pub fn lock(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> {
         .execute(conn)?;
     Ok(touched == 1)
 }
+
+/// Inserts many users in one statement; returns `(id, username)` of each.
+/// (Multi-row inserts do not go through the multi-backend connection, hence the match.)
+pub fn insert_many(
+    conn: &mut DbConnection,
+    forms: &[UserInsertForm<'_>],
+) -> Result<Vec<(i64, String)>, DbError> {
+    let query = diesel::insert_into(users::table)
+        .values(forms)
+        .returning((users::id, users::username));
+    Ok(match conn {
+        DbConnection::Sqlite(sqlite) => query.get_results(sqlite)?,
+        DbConnection::Postgres(pg) => query.get_results(pg)?,
+    })
+}

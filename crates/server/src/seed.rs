@@ -46,41 +46,56 @@ pub fn seed(
         let keys = db
             .transaction(|conn| {
                 let now = pulsekey_db::now();
-                let mut keys = Vec::with_capacity(batch as usize);
-                for n in created..created + batch {
-                    let username = format!("seed-{run}-{n}");
-                    let email = format!("{username}@users.invalid");
-                    let user = users::insert(
-                        conn,
-                        &users::UserInsertForm {
-                            username: &username,
-                            email: &email,
-                            role: "customer",
-                            password_hash: &password_hash,
-                            disabled: false,
-                            created_at: now,
-                            updated_at: now,
-                        },
-                    )?;
-                    let key = LicenseKey::generate();
-                    let hash = key.hash();
-                    let ciphertext = data_key.seal(key.expose().as_bytes(), &hash);
-                    servers::insert(
-                        conn,
-                        &servers::ServerInsertForm {
-                            owner_id: user.id,
-                            name: &format!("{username}-server"),
-                            license_key_hash: &hash,
-                            license_key_ciphertext: &ciphertext,
-                            license_key_last4: key.last4(),
-                            license_status: "ACTIVE",
-                            license_issued_at: now,
-                            created_at: now,
-                            updated_at: now,
-                        },
-                    )?;
-                    keys.push(key);
+                let usernames: Vec<String> = (created..created + batch)
+                    .map(|n| format!("seed-{run}-{n}"))
+                    .collect();
+                let emails: Vec<String> = usernames
+                    .iter()
+                    .map(|u| format!("{u}@users.invalid"))
+                    .collect();
+                let user_forms: Vec<users::UserInsertForm<'_>> = usernames
+                    .iter()
+                    .zip(&emails)
+                    .map(|(username, email)| users::UserInsertForm {
+                        username,
+                        email,
+                        role: "customer",
+                        password_hash: &password_hash,
+                        disabled: false,
+                        created_at: now,
+                        updated_at: now,
+                    })
+                    .collect();
+                let ids: std::collections::HashMap<String, i64> =
+                    users::insert_many(conn, &user_forms)?
+                        .into_iter()
+                        .map(|(id, name)| (name, id))
+                        .collect();
+                let keys: Vec<LicenseKey> =
+                    usernames.iter().map(|_| LicenseKey::generate()).collect();
+                let hashes: Vec<[u8; 32]> = keys.iter().map(LicenseKey::hash).collect();
+                let sealed: Vec<Vec<u8>> = keys
+                    .iter()
+                    .zip(&hashes)
+                    .map(|(key, hash)| data_key.seal(key.expose().as_bytes(), hash))
+                    .collect();
+                let names: Vec<String> = usernames.iter().map(|u| format!("{u}-server")).collect();
+                let mut server_forms = Vec::with_capacity(keys.len());
+                for (i, username) in usernames.iter().enumerate() {
+                    let owner_id = *ids.get(username).ok_or(pulsekey_db::DbError::NotFound)?;
+                    server_forms.push(servers::ServerInsertForm {
+                        owner_id,
+                        name: &names[i],
+                        license_key_hash: &hashes[i],
+                        license_key_ciphertext: &sealed[i],
+                        license_key_last4: keys[i].last4(),
+                        license_status: "ACTIVE",
+                        license_issued_at: now,
+                        created_at: now,
+                        updated_at: now,
+                    });
                 }
+                servers::insert_many(conn, &server_forms)?;
                 Ok::<_, crate::domain::DomainError>(keys)
             })
             .map_err(failed)?;

@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", schema(example = json!({"id": 1051, "at": "2026-11-29T18:00:00Z", "action": "server.license.revoke", "target": 42, "userId": 1, "username": "admin", "metadata": {"graceDays": 5, "graceExpiresAt": "2026-12-04T18:00:00Z"}, "ip": "198.51.100.4"})))]
 pub struct AuditEntry {
     pub id: i64,
     #[serde(with = "time::serde::rfc3339")]

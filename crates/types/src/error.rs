@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// `error` is stable and machine-readable; `message` is for people and may change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"error": "license_not_in_grace", "message": "only a license in GRACE or EXPIRED can be reinstated (this one is ACTIVE)"})))]
 pub struct ErrorBody {
     pub error: ErrorCode,
     pub message: String,

@@ -7,6 +7,7 @@ use crate::LicenseStatus;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", schema(example = json!({"version": "1.4.2", "hostname": "proxy-1", "uptime": 86400})))]
 pub struct HeartbeatRequest {
     /// The proxy's version, e.g. `1.4.2` (1–64 printable characters).
     pub version: String,
@@ -21,6 +22,7 @@ pub struct HeartbeatRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", schema(example = json!({"status": "ACTIVE", "graceExpiresAt": null, "heartbeatIntervalSecs": 60, "serverTime": "2026-11-29T18:04:05Z"})))]
 pub struct HeartbeatResponse {
     pub status: LicenseStatus,
     #[serde(with = "time::serde::rfc3339::option")]

@@ -56,6 +56,7 @@ pub enum Connection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", schema(example = json!({"keyMasked": "pk_•••••…•Ab3f", "status": "GRACE", "installedVersion": "1.4.2", "lastHeartbeatAt": "2026-11-29T18:04:05Z", "lastHeartbeatIp": "203.0.113.7", "graceExpiresAt": "2026-12-04T18:00:00Z", "connection": "online"})))]
 pub struct LicenseView {
     /// `pk_•••••…•` followed by the key's last 4 characters.
     pub key_masked: String,
@@ -74,6 +75,7 @@ pub struct LicenseView {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(example = json!({"graceDays": 5})))]
 pub struct RevokeRequest {
     /// Length of the grace window, 1–365 days; the server's default (5) when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,6 +86,7 @@ pub struct RevokeRequest {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", schema(example = json!({"key": "pk_•••••…•Ab3f"})))]
 pub struct RevealResponse {
     pub key: String,
 }
@@ -100,6 +103,7 @@ impl std::fmt::Debug for RevealResponse {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", schema(example = json!({"serverUrl": "https://licenses.example.com", "licenseKey": "pk_•••••…•Ab3f", "heartbeatIntervalSecs": 60, "publicKey": "MCowBQYDK2VwAyEA…"})))]
 pub struct InstallConfig {
     pub server_url: String,
     pub license_key: String,

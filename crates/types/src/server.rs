@@ -6,6 +6,7 @@ use crate::LicenseView;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", schema(example = json!({"id": 42, "ownerId": 7, "name": "acme-prod", "license": {"keyMasked": "pk_•••••…•Ab3f", "status": "ACTIVE", "installedVersion": "1.4.2", "lastHeartbeatAt": "2026-11-29T18:04:05Z", "lastHeartbeatIp": "203.0.113.7", "graceExpiresAt": null, "connection": "online"}})))]
 pub struct ServerView {
     pub id: i64,
     pub owner_id: i64,
@@ -24,6 +25,7 @@ pub struct ServerList {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(example = json!({"ownerId": 7, "name": "acme-prod"})))]
 pub struct CreateServerRequest {
     pub owner_id: i64,
     pub name: String,

@@ -36,6 +36,7 @@ impl Scope {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(example = json!({"name": "billing-sync", "scopes": ["read", "licenses:write"], "expiresAt": "2027-01-01T00:00:00Z"})))]
 pub struct CreateTokenRequest {
     pub name: String,
     pub scopes: Vec<Scope>,

@@ -31,6 +31,7 @@ impl Role {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", schema(example = json!({"id": 7, "username": "acme", "email": "ops@acme.example", "role": "customer", "disabled": false, "createdAt": "2026-11-01T09:00:00Z", "updatedAt": "2026-11-01T09:00:00Z"})))]
 pub struct UserView {
     pub id: i64,
     pub username: String,
@@ -56,6 +57,7 @@ pub struct UserList {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(example = json!({"username": "admin", "password": "••••••••"})))]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,

@@ -160,6 +160,30 @@ fn lock_and_read(conn: &mut DbConnection, id: i64) -> Result<ServerRow, DomainEr
     servers::find(conn, id).map_err(server_not_found)
 }
 
+/// Writes a transition's outcome.
+fn store_status(
+    conn: &mut DbConnection,
+    id: i64,
+    next: &license::LicenseState,
+) -> Result<(), DomainError> {
+    servers::set_status(
+        conn,
+        id,
+        &servers::LicenseStatusForm {
+            license_status: next.status.as_str(),
+            grace_expires_at: next.grace_expires_at.map(pulsekey_db::to_stored),
+            updated_at: pulsekey_db::now(),
+        },
+    )?;
+    Ok(())
+}
+
+/// The card as it stands after an action, read back inside the same transaction.
+fn card(conn: &mut DbConnection, id: i64, interval_secs: u64) -> Result<LicenseView, DomainError> {
+    let row = servers::find(conn, id)?;
+    Ok(license_view(&row, OffsetDateTime::now_utc(), interval_secs))
+}
+
 fn current_status(row: &ServerRow, now: OffsetDateTime) -> LicenseStatus {
     license::effective_status(
         license::parse_stored_status(&row.license_status),
@@ -198,12 +222,7 @@ pub fn regenerate(
         Some(id),
         json!({ "oldLast4": before.license_key_last4, "newLast4": sealed.key.last4() }),
     )?;
-    let after = servers::find(conn, id)?;
-    Ok(license_view(
-        &after,
-        OffsetDateTime::now_utc(),
-        interval_secs,
-    ))
+    card(conn, id, interval_secs)
 }
 
 pub fn revoke(
@@ -217,18 +236,11 @@ pub fn revoke(
     let before = lock_and_read(conn, id)?;
     let now = OffsetDateTime::now_utc();
     let next = license::revoke(current_status(&before, now), grace_days, now)?;
-    let expires = next.grace_expires_at.map(pulsekey_db::to_stored);
-    servers::set_status(
-        conn,
-        id,
-        &servers::LicenseStatusForm {
-            license_status: next.status.as_str(),
-            grace_expires_at: expires,
-            updated_at: pulsekey_db::now(),
-        },
-    )?;
-    let expires_text = expires
-        .map(pulsekey_db::from_stored)
+    store_status(conn, id, &next)?;
+    // As stored (to the microsecond), so the entry matches the row exactly.
+    let expires_text = next
+        .grace_expires_at
+        .map(|at| pulsekey_db::from_stored(pulsekey_db::to_stored(at)))
         .and_then(|at| at.format(&Rfc3339).ok());
     audit::record(
         conn,
@@ -237,12 +249,7 @@ pub fn revoke(
         Some(id),
         json!({ "graceDays": grace_days, "graceExpiresAt": expires_text }),
     )?;
-    let after = servers::find(conn, id)?;
-    Ok(license_view(
-        &after,
-        OffsetDateTime::now_utc(),
-        interval_secs,
-    ))
+    card(conn, id, interval_secs)
 }
 
 pub fn reinstate(
@@ -255,15 +262,7 @@ pub fn reinstate(
     let now = OffsetDateTime::now_utc();
     let previous = current_status(&before, now);
     let next = license::reinstate(previous)?;
-    servers::set_status(
-        conn,
-        id,
-        &servers::LicenseStatusForm {
-            license_status: next.status.as_str(),
-            grace_expires_at: None,
-            updated_at: pulsekey_db::now(),
-        },
-    )?;
+    store_status(conn, id, &next)?;
     audit::record(
         conn,
         actor,
@@ -271,12 +270,7 @@ pub fn reinstate(
         Some(id),
         json!({ "previousStatus": previous }),
     )?;
-    let after = servers::find(conn, id)?;
-    Ok(license_view(
-        &after,
-        OffsetDateTime::now_utc(),
-        interval_secs,
-    ))
+    card(conn, id, interval_secs)
 }
 
 fn decrypt(row: &ServerRow, data_key: &DataKey) -> Result<String, DomainError> {

@@ -36,3 +36,22 @@ both_backends! {
         assert!(ui.text().await.unwrap().contains("swagger"));
     }
 }
+
+#[test]
+fn examples_show_only_masked_keys() {
+    let yaml = pulsekey_server::openapi::yaml();
+    assert!(
+        yaml.contains("pk_•••••…•Ab3f"),
+        "the examples should show the masked form"
+    );
+    for (at, _) in yaml.match_indices("pk_") {
+        let run = yaml[at + 3..]
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .count();
+        assert!(
+            run < 20,
+            "something shaped like a plaintext key at byte {at}"
+        );
+    }
+}
