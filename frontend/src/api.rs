@@ -1,7 +1,13 @@
-//! A typed client over the API: one function per call, errors as readable text.
+//! A typed client over the API: one function per call, errors as readable text. The session
+//! is the HttpOnly cookie the browser sends by itself; writes add the CSRF header.
 
-use gloo_net::http::Request;
-use pulsekey_types::{ErrorBody, HealthResponse};
+use gloo_net::http::{Request, RequestBuilder, Response};
+use pulsekey_types::{
+    AuditPage, ErrorBody, HealthResponse, LicenseView, LoginRequest, LoginResponse, MyServerList,
+    RevealResponse, RevokeRequest, ServerList, ServerView, UpdateUserRequest, UserList, UserView,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// What went wrong, ready to show to a person. (gloo's error is not `Clone`, which the
 /// reactive resources need.)
@@ -19,6 +25,12 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+impl ApiError {
+    pub fn is_unauthorized(&self) -> bool {
+        self.status == 401
+    }
+}
+
 fn network(err: gloo_net::Error) -> ApiError {
     ApiError {
         status: 0,
@@ -26,9 +38,7 @@ fn network(err: gloo_net::Error) -> ApiError {
     }
 }
 
-async fn read<T: serde::de::DeserializeOwned>(
-    response: gloo_net::http::Response,
-) -> Result<T, ApiError> {
+async fn read<T: DeserializeOwned>(response: Response) -> Result<T, ApiError> {
     let status = response.status();
     if response.ok() {
         return response.json::<T>().await.map_err(|err| ApiError {
@@ -43,6 +53,138 @@ async fn read<T: serde::de::DeserializeOwned>(
     Err(ApiError { status, message })
 }
 
+async fn get<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
+    read(Request::get(url).send().await.map_err(network)?).await
+}
+
+fn write(builder: RequestBuilder) -> RequestBuilder {
+    builder.header("X-Pulsekey-Csrf", "1")
+}
+
+async fn send_json<B: Serialize, T: DeserializeOwned>(
+    builder: RequestBuilder,
+    body: &B,
+) -> Result<T, ApiError> {
+    let request = write(builder).json(body).map_err(network)?;
+    read(request.send().await.map_err(network)?).await
+}
+
 pub async fn health() -> Result<HealthResponse, ApiError> {
-    read(Request::get("/healthz").send().await.map_err(network)?).await
+    get("/healthz").await
+}
+
+pub async fn login(username: String, password: String) -> Result<LoginResponse, ApiError> {
+    send_json(
+        Request::post("/api/v1/auth/login"),
+        &LoginRequest { username, password },
+    )
+    .await
+}
+
+pub async fn logout() -> Result<(), ApiError> {
+    let response = write(Request::post("/api/v1/auth/logout"))
+        .send()
+        .await
+        .map_err(network)?;
+    if response.ok() || response.status() == 401 {
+        Ok(())
+    } else {
+        read::<()>(response).await
+    }
+}
+
+pub async fn me() -> Result<UserView, ApiError> {
+    get("/api/v1/auth/me").await
+}
+
+pub async fn list_users(query: String, cursor: Option<String>) -> Result<UserList, ApiError> {
+    let mut url = format!(
+        "/api/v1/users?limit=20&q={}",
+        js_sys::encode_uri_component(&query)
+    );
+    if let Some(cursor) = cursor {
+        url.push_str(&format!("&cursor={cursor}"));
+    }
+    get(&url).await
+}
+
+pub async fn get_user(id: i64) -> Result<UserView, ApiError> {
+    get(&format!("/api/v1/users/{id}")).await
+}
+
+pub async fn update_user(id: i64, changes: UpdateUserRequest) -> Result<UserView, ApiError> {
+    send_json(Request::patch(&format!("/api/v1/users/{id}")), &changes).await
+}
+
+pub async fn user_servers(id: i64) -> Result<ServerList, ApiError> {
+    get(&format!("/api/v1/users/{id}/servers")).await
+}
+
+pub async fn create_server(owner_id: i64, name: String) -> Result<ServerView, ApiError> {
+    send_json(
+        Request::post("/api/v1/servers"),
+        &pulsekey_types::CreateServerRequest { owner_id, name },
+    )
+    .await
+}
+
+/// The license actions of the card, by the last segment of their path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LicenseAction {
+    Regenerate,
+    Revoke { grace_days: i64 },
+    Reinstate,
+}
+
+pub async fn license_action(server: i64, action: LicenseAction) -> Result<LicenseView, ApiError> {
+    let (verb, body) = match action {
+        LicenseAction::Regenerate => ("regenerate", RevokeRequest::default()),
+        LicenseAction::Revoke { grace_days } => (
+            "revoke",
+            RevokeRequest {
+                grace_days: Some(grace_days),
+            },
+        ),
+        LicenseAction::Reinstate => ("reinstate", RevokeRequest::default()),
+    };
+    let builder = Request::post(&format!("/api/v1/servers/{server}/license/{verb}"));
+    if verb == "revoke" {
+        send_json(builder, &body).await
+    } else {
+        read(write(builder).send().await.map_err(network)?).await
+    }
+}
+
+pub async fn reveal(server: i64) -> Result<String, ApiError> {
+    let response = write(Request::post(&format!(
+        "/api/v1/servers/{server}/license/reveal"
+    )))
+    .send()
+    .await
+    .map_err(network)?;
+    read::<RevealResponse>(response).await.map(|r| r.key)
+}
+
+pub async fn my_servers() -> Result<MyServerList, ApiError> {
+    get("/api/v1/me/servers").await
+}
+
+/// The install endpoint's body, as text, to hand to the browser as a download.
+pub async fn install_config(server: i64) -> Result<String, ApiError> {
+    let response = Request::get(&format!("/api/v1/me/servers/{server}/install"))
+        .send()
+        .await
+        .map_err(network)?;
+    if !response.ok() {
+        return read::<()>(response).await.map(|_| String::new());
+    }
+    response.text().await.map_err(network)
+}
+
+pub async fn audit_log(filter: String, cursor: Option<String>) -> Result<AuditPage, ApiError> {
+    let mut url = format!("/api/v1/audit-log?limit=25{filter}");
+    if let Some(cursor) = cursor {
+        url.push_str(&format!("&cursor={cursor}"));
+    }
+    get(&url).await
 }

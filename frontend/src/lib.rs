@@ -2,6 +2,10 @@
 
 mod api;
 mod app;
+mod components;
+mod pages;
+mod session;
+mod time_fmt;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 

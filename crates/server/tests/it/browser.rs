@@ -2,6 +2,7 @@
 
 use crate::util::browser::Browser;
 use crate::util::serve::ServeProcess;
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_app_shows_the_version_read_from_the_api() {
@@ -11,5 +12,234 @@ async fn the_web_app_shows_the_version_read_from_the_api() {
     let version = browser.text_of("server-version").await;
     assert_eq!(version, format!("pulsekey v{}", env!("CARGO_PKG_VERSION")));
     browser.screenshot("home").await;
+    browser.close().await;
+}
+
+fn admin_password(server: &ServeProcess) -> String {
+    std::fs::read_to_string(server.log_path("stdout.log"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password: ").map(str::to_owned))
+        .unwrap()
+}
+
+async fn sign_in(browser: &Browser, url: &str, username: &str, password: &str) {
+    browser.client.goto(&format!("{url}/login")).await.unwrap();
+    browser.type_into("login-username", username).await;
+    browser.type_into("login-password", password).await;
+    browser.click("login-submit").await;
+    browser.wait_text("signed-in-as", |t| t == username).await;
+}
+
+async fn sign_out(browser: &Browser) {
+    browser.click("logout").await;
+    browser.text_of("login-submit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_and_customer_walk_through_the_seed_page() {
+    let server = ServeProcess::start(tempfile::tempdir().unwrap()).await;
+    let password = admin_password(&server);
+    let api = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.url);
+    let admin: pulsekey_types::LoginResponse = api
+        .post(url("/api/v1/auth/login"))
+        .json(&json!({ "username": "admin", "password": password }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let customer: pulsekey_types::UserView = api.post(url("/api/v1/users")).bearer_auth(&admin.token)
+        .json(&json!({ "username": "acme", "email": "ops@acme.example", "password": "acme-password-123", "role": "customer" }))
+        .send().await.unwrap().json().await.unwrap();
+    let created: pulsekey_types::ServerView = api
+        .post(url("/api/v1/servers"))
+        .bearer_auth(&admin.token)
+        .json(&json!({ "ownerId": customer.id, "name": "acme-prod" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reveal = |token: String| {
+        let api = api.clone();
+        let path = url(&format!("/api/v1/servers/{}/license/reveal", created.id));
+        async move {
+            api.post(path)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<pulsekey_types::RevealResponse>()
+                .await
+                .unwrap()
+                .key
+        }
+    };
+    let first_key = reveal(admin.token.clone()).await;
+
+    let browser = Browser::start().await;
+    sign_in(&browser, &server.url, "admin", &password).await;
+    browser.text_of("user-row").await;
+    browser.screenshot("admin-users").await;
+
+    // Reveal, then mask again.
+    browser
+        .client
+        .goto(&url(&format!("/admin/users/{}", customer.id)))
+        .await
+        .unwrap();
+    let masked = browser
+        .wait_text("license-key", |t| t.starts_with("pk_•"))
+        .await;
+    assert!(masked.ends_with(&first_key[first_key.len() - 4..]));
+    assert!(!browser.is_enabled("reinstate-license").await);
+    browser.click("reveal-key").await;
+    browser.wait_text("license-key", |t| t == first_key).await;
+    browser.click("reveal-key").await;
+    browser.wait_text("license-key", |t| t == masked).await;
+    browser.screenshot("license-card").await;
+
+    // Regenerate: new last 4, and the old key is refused.
+    browser.click("regenerate-key").await;
+    let dialog = browser.text_of("confirm-dialog").await;
+    assert!(dialog.contains("next heartbeat"), "{dialog}");
+    browser.click("confirm-action").await;
+    let regenerated = browser
+        .wait_text("license-key", |t| t.starts_with("pk_•") && t != masked)
+        .await;
+    let heartbeat = api
+        .post(url("/heartbeat"))
+        .bearer_auth(&first_key)
+        .json(&json!({ "version": "1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(heartbeat.status(), 401);
+
+    // Revoke with 3 grace days.
+    browser.click("revoke-license").await;
+    browser.type_into("grace-days", "3").await;
+    browser.click("confirm-action").await;
+    browser.wait_text("status-badge", |t| t == "GRACE").await;
+    browser.text_of("grace-expires").await;
+    assert!(!browser.is_enabled("revoke-license").await);
+    browser.screenshot("license-grace").await;
+
+    // The customer sees the banner and downloads a working config.json.
+    sign_out(&browser).await;
+    sign_in(&browser, &server.url, "acme", "acme-password-123").await;
+    let banner = browser.text_of("grace-banner").await;
+    assert!(banner.contains("License in grace period"), "{banner}");
+    browser.screenshot("customer-dashboard").await;
+    let new_key = reveal(admin.token.clone()).await;
+    assert!(regenerated.ends_with(&new_key[new_key.len() - 4..]));
+    let customer_login: pulsekey_types::LoginResponse = api
+        .post(url("/api/v1/auth/login"))
+        .json(&json!({ "username": "acme", "password": "acme-password-123" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let config: pulsekey_types::InstallConfig = api
+        .get(url(&format!("/api/v1/me/servers/{}/install", created.id)))
+        .bearer_auth(&customer_login.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let beat = api
+        .post(url("/heartbeat"))
+        .bearer_auth(&config.license_key)
+        .json(&json!({ "version": "1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(beat.status(), 200);
+    browser.click("install-button").await;
+
+    // Reinstate, then find the three actions in the audit log.
+    sign_out(&browser).await;
+    sign_in(&browser, &server.url, "admin", &password).await;
+    browser
+        .client
+        .goto(&url(&format!("/admin/users/{}", customer.id)))
+        .await
+        .unwrap();
+    browser.wait_text("status-badge", |t| t == "GRACE").await;
+    browser.click("reinstate-license").await;
+    browser.click("confirm-action").await;
+    browser.wait_text("status-badge", |t| t == "ACTIVE").await;
+    browser.client.goto(&url("/admin/audit-log")).await.unwrap();
+    browser.text_of("audit-table").await;
+    let table = browser
+        .wait_text("audit-table", |t| t.contains("server.license.reinstate"))
+        .await;
+    for action in [
+        "server.license.regenerate",
+        "server.license.revoke",
+        "server.license.reinstate",
+    ] {
+        assert!(
+            table.contains(action),
+            "{action} missing from the audit page"
+        );
+    }
+    browser.screenshot("audit-log").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_session_returns_to_login_with_a_message() {
+    let server = ServeProcess::start(tempfile::tempdir().unwrap()).await;
+    let password = admin_password(&server);
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("{}/admin/users", server.url))
+        .await
+        .unwrap();
+    browser.text_of("login-submit").await;
+    sign_in(&browser, &server.url, "admin", &password).await;
+    // End every session behind the browser's back: a password change does that.
+    let api = reqwest::Client::new();
+    let admin: pulsekey_types::LoginResponse = api
+        .post(format!("{}/api/v1/auth/login", server.url))
+        .json(&json!({ "username": "admin", "password": password }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let me = api
+        .patch(format!("{}/api/v1/users/{}", server.url, admin.user.id))
+        .bearer_auth(&admin.token)
+        .json(&json!({ "password": "a-brand-new-password-1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    browser
+        .client
+        .goto(&format!("{}/admin/audit-log", server.url))
+        .await
+        .unwrap();
+    let message = browser.text_of("session-expired").await;
+    assert!(message.contains("session has ended"), "{message}");
+    browser.screenshot("session-expired").await;
+    browser
+        .client
+        .goto(&format!("{}/admin/users", server.url))
+        .await
+        .unwrap();
+    browser.text_of("login-submit").await;
     browser.close().await;
 }

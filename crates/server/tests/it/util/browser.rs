@@ -86,6 +86,49 @@ impl Browser {
         element.text().await.unwrap()
     }
 
+    async fn element(&self, test_id: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css(&format!("[data-testid='{test_id}']")))
+            .await
+            .unwrap_or_else(|err| panic!("no element [data-testid={test_id}]: {err}"))
+    }
+
+    pub async fn click(&self, test_id: &str) {
+        self.element(test_id).await.click().await.unwrap();
+    }
+
+    pub async fn type_into(&self, test_id: &str, text: &str) {
+        let element = self.element(test_id).await;
+        element.clear().await.unwrap();
+        element.send_keys(text).await.unwrap();
+    }
+
+    /// Waits until the element's text satisfies `ok`; returns that text.
+    pub async fn wait_text(&self, test_id: &str, ok: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        for _ in 0..150 {
+            let selector = format!("[data-testid='{test_id}']");
+            let text = match self.client.find(Locator::Css(&selector)).await {
+                Ok(element) => element.text().await.ok(),
+                Err(_) => None,
+            };
+            if let Some(text) = text {
+                if ok(&text) {
+                    return text;
+                }
+                last = text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("[data-testid={test_id}] never matched; last text {last:?}");
+    }
+
+    pub async fn is_enabled(&self, test_id: &str) -> bool {
+        self.element(test_id).await.is_enabled().await.unwrap()
+    }
+
     /// Saves a screenshot under target/e2e-screenshots/ (kept as a CI artifact).
     pub async fn screenshot(&self, name: &str) {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-screenshots");

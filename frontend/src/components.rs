@@ -1,0 +1,2 @@
+pub mod license_card;
+pub mod status_badge;

@@ -1,0 +1,5 @@
+pub mod admin_user;
+pub mod admin_users;
+pub mod audit_log;
+pub mod dashboard;
+pub mod login;

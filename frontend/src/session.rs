@@ -1,0 +1,74 @@
+//! Who is signed in, shared by every page.
+
+use leptos::prelude::*;
+use pulsekey_types::{Role, UserView};
+
+use crate::api::ApiError;
+
+#[derive(Clone, Copy)]
+pub struct Session {
+    pub user: RwSignal<Option<UserView>>,
+}
+
+pub fn provide_session() -> Session {
+    let session = Session {
+        user: RwSignal::new(None),
+    };
+    provide_context(session);
+    session
+}
+
+pub fn use_session() -> Session {
+    expect_context::<Session>()
+}
+
+/// Where a user lands after signing in.
+pub fn home_of(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "/admin/users",
+        Role::Customer => "/dashboard",
+    }
+}
+
+const SIGNED_IN_FLAG: &str = "pulsekey.signed-in";
+
+fn session_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.session_storage().ok()?
+}
+
+/// Remembers, for this tab, that someone signed in: a later 401 then means the session
+/// ended (expired, revoked, password changed) rather than that nobody signed in. Not a
+/// secret: the session itself is in an HttpOnly cookie.
+pub fn mark_signed_in(signed_in: bool) {
+    if let Some(storage) = session_storage() {
+        let _ = if signed_in {
+            storage.set_item(SIGNED_IN_FLAG, "1")
+        } else {
+            storage.remove_item(SIGNED_IN_FLAG)
+        };
+    }
+}
+
+/// Where to send someone the API just refused: the login page, saying why when a session
+/// was lost.
+pub fn login_path_after_401() -> &'static str {
+    let had_session = session_storage()
+        .and_then(|s| s.get_item(SIGNED_IN_FLAG).ok().flatten())
+        .is_some();
+    mark_signed_in(false);
+    if had_session {
+        "/login?expired=1"
+    } else {
+        "/login"
+    }
+}
+
+/// Sends the browser to the login page when the session has ended; a full navigation so
+/// nothing of the old session stays in memory.
+pub fn on_error(err: &ApiError) {
+    if err.is_unauthorized()
+        && let Some(window) = web_sys::window()
+    {
+        let _ = window.location().set_href(login_path_after_401());
+    }
+}
