@@ -186,3 +186,16 @@ pub fn insert_many(
         DbConnection::Postgres(pg) => query.execute(pg)?,
     })
 }
+
+/// The most recent heartbeat among each owner's servers, for the owners given.
+pub fn last_heartbeat_by_owner(
+    conn: &mut DbConnection,
+    owner_ids: &[i64],
+) -> Result<Vec<(i64, Option<PrimitiveDateTime>)>, DbError> {
+    use diesel::dsl::max;
+    Ok(servers::table
+        .filter(servers::owner_id.eq_any(owner_ids))
+        .group_by(servers::owner_id)
+        .select((servers::owner_id, max(servers::last_heartbeat_at)))
+        .load(conn)?)
+}

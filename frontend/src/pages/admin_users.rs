@@ -46,6 +46,7 @@ pub fn AdminUsersPage() -> impl IntoView {
                                             <th>"Email"</th>
                                             <th>"Role"</th>
                                             <th>"Status"</th>
+                                            <th>"Last heartbeat"</th>
                                         </tr>
                                     </thead>
                                     <tbody>
@@ -61,6 +62,12 @@ pub fn AdminUsersPage() -> impl IntoView {
                                                         <td>{user.email.clone()}</td>
                                                         <td>{user.role.as_str()}</td>
                                                         <td>{if user.disabled { "disabled" } else { "enabled" }}</td>
+                                                        <td>
+                                                            {match (user.role, user.last_heartbeat_at) {
+                                                                (pulsekey_types::Role::Admin, _) => String::new(),
+                                                                (_, at) => crate::time_fmt::heartbeat(at),
+                                                            }}
+                                                        </td>
                                                     </tr>
                                                 }
                                             })

@@ -94,6 +94,7 @@ pub fn view(row: &users::UserRow) -> UserView {
         email: row.email.clone(),
         role: Role::parse(&row.role).unwrap_or(Role::Customer),
         disabled: row.disabled,
+        last_heartbeat_at: None,
         created_at: pulsekey_db::from_stored(row.created_at),
         updated_at: pulsekey_db::from_stored(row.updated_at),
     }
@@ -369,17 +370,38 @@ pub fn list_users(
         },
     )?;
     let more = rows.len() as i64 > limit;
-    let items: Vec<UserView> = rows.iter().take(limit as usize).map(view).collect();
+    let mut items: Vec<UserView> = rows.iter().take(limit as usize).map(view).collect();
     let next_cursor = if more {
         items.last().map(|u| u.id.to_string())
     } else {
         None
     };
+    with_last_heartbeats(conn, &mut items)?;
     Ok(pulsekey_types::UserList { items, next_cursor })
 }
 
+/// Fills in each user's latest heartbeat across their servers, in one query.
+fn with_last_heartbeats(
+    conn: &mut DbConnection,
+    users: &mut [UserView],
+) -> Result<(), DomainError> {
+    let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
+    let latest: std::collections::HashMap<i64, time::PrimitiveDateTime> =
+        pulsekey_db::servers::last_heartbeat_by_owner(conn, &ids)?
+            .into_iter()
+            .filter_map(|(owner, at)| Some((owner, at?)))
+            .collect();
+    for user in users.iter_mut() {
+        user.last_heartbeat_at = latest.get(&user.id).copied().map(pulsekey_db::from_stored);
+    }
+    Ok(())
+}
+
 pub fn get_user(conn: &mut DbConnection, id: i64) -> Result<UserView, DomainError> {
-    Ok(view(&users::find(conn, id).map_err(not_found)?))
+    let mut user = [view(&users::find(conn, id).map_err(not_found)?)];
+    with_last_heartbeats(conn, &mut user)?;
+    let [user] = user;
+    Ok(user)
 }
 
 /// Checks a username and password. Always runs one argon2 verification, whether or not the

@@ -103,6 +103,14 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     browser.wait_text("license-key", |t| t == masked).await;
     browser.screenshot("license-card").await;
 
+    // Copy: the full key reaches the clipboard, with a visible confirmation.
+    browser.click("copy-key").await;
+    browser
+        .wait_text("card-notice", |t| t.contains("copied"))
+        .await;
+    assert_eq!(browser.paste_into("server-name").await, first_key);
+    browser.type_into("server-name", "").await;
+
     // Regenerate: new last 4, and the old key is refused.
     browser.click("regenerate-key").await;
     let dialog = browser.text_of("confirm-dialog").await;
@@ -137,24 +145,11 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     browser.screenshot("customer-dashboard").await;
     let new_key = reveal(admin.token.clone()).await;
     assert!(regenerated.ends_with(&new_key[new_key.len() - 4..]));
-    let customer_login: pulsekey_types::LoginResponse = api
-        .post(url("/api/v1/auth/login"))
-        .json(&json!({ "username": "acme", "password": "acme-password-123" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let config: pulsekey_types::InstallConfig = api
-        .get(url(&format!("/api/v1/me/servers/{}/install", created.id)))
-        .bearer_auth(&customer_login.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    browser.click("install-button").await;
+    let config: pulsekey_types::InstallConfig =
+        serde_json::from_str(&browser.downloaded("config.json").await).unwrap();
+    assert_eq!(config.license_key, new_key);
+    assert_eq!(config.server_url, server.url);
     let beat = api
         .post(url("/heartbeat"))
         .bearer_auth(&config.license_key)
@@ -163,7 +158,6 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         .await
         .unwrap();
     assert_eq!(beat.status(), 200);
-    browser.click("install-button").await;
 
     // Reinstate, then find the three actions in the audit log.
     sign_out(&browser).await;

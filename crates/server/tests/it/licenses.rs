@@ -25,6 +25,14 @@ both_backends! {
         assert_eq!(card.installed_version.as_deref(), Some("1.4.2"));
         assert_eq!(card.last_heartbeat_ip.as_deref(), Some("127.0.0.1"));
         assert_eq!(card.connection, Connection::Online);
+        let owner: pulsekey_types::UserView =
+            app.get(&format!("/api/v1/users/{}", customer.id), &admin).await.json().await.unwrap();
+        assert_eq!(owner.last_heartbeat_at, card.last_heartbeat_at);
+        let listed: pulsekey_types::UserList = app.get("/api/v1/users", &admin).await.json().await.unwrap();
+        for user in &listed.items {
+            let expected = if user.id == customer.id { card.last_heartbeat_at } else { None };
+            assert_eq!(user.last_heartbeat_at, expected, "{}", user.username);
+        }
 
         // Regenerate: old key 401 at once, new key 200; status unchanged.
         let r = app.post(&format!("/api/v1/servers/{server}/license/regenerate"), &admin, json!({})).await;

@@ -11,6 +11,7 @@ pub struct Browser {
     pub client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
+    downloads: tempfile::TempDir,
 }
 
 fn free_port() -> u16 {
@@ -36,6 +37,7 @@ impl Browser {
             "chromedriver is not installed: scripts/test installs chromium and chromium-driver",
         );
         let profile = tempfile::tempdir().unwrap();
+        let downloads = tempfile::tempdir().unwrap();
         let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let capabilities = serde_json::json!({
             "browserName": "chrome",
@@ -47,6 +49,10 @@ impl Browser {
                     "--disable-component-update", "--disable-sync", "--window-size=1280,900",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
+                "prefs": {
+                    "download.default_directory": downloads.path().display().to_string(),
+                    "download.prompt_for_download": false,
+                },
             },
         });
         let capabilities = match capabilities {
@@ -65,6 +71,7 @@ impl Browser {
                         client,
                         driver,
                         _profile: profile,
+                        downloads,
                     };
                 }
                 Err(err) => last_error = Some(err),
@@ -123,6 +130,30 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("[data-testid={test_id}] never matched; last text {last:?}");
+    }
+
+    /// Waits for the browser to finish downloading `name`; returns its contents.
+    pub async fn downloaded(&self, name: &str) -> String {
+        let path = self.downloads.path().join(name);
+        for _ in 0..100 {
+            match std::fs::read_to_string(&path) {
+                Ok(text) if !text.is_empty() => return text,
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{name} was not downloaded");
+    }
+
+    /// Pastes the clipboard into an input (Ctrl+V, as a person would) and returns its value.
+    pub async fn paste_into(&self, test_id: &str) -> String {
+        let element = self.element(test_id).await;
+        element.clear().await.unwrap();
+        element
+            .send_keys(&(fantoccini::key::Key::Control + "v"))
+            .await
+            .unwrap();
+        element.prop("value").await.unwrap().unwrap_or_default()
     }
 
     pub async fn is_enabled(&self, test_id: &str) -> bool {
