@@ -97,8 +97,14 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         .await;
     assert!(masked.ends_with(&first_key[first_key.len() - 4..]));
     assert!(!browser.is_enabled("reinstate-license").await);
+    let before = browser.rect("reveal-key").await;
     browser.click("reveal-key").await;
     browser.wait_text("license-key", |t| t == first_key).await;
+    assert_eq!(
+        browser.rect("reveal-key").await,
+        before,
+        "revealing the key moved the layout"
+    );
     browser.click("reveal-key").await;
     browser.wait_text("license-key", |t| t == masked).await;
     browser.screenshot("license-card").await;
@@ -171,6 +177,24 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     browser.click("reinstate-license").await;
     browser.click("confirm-action").await;
     browser.wait_text("status-badge", |t| t == "ACTIVE").await;
+    // A phone-sized window: everything fits without sideways scrolling.
+    browser.client.set_window_size(360, 900).await.unwrap();
+    browser.wait_text("status-badge", |t| t == "ACTIVE").await;
+    let fits = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fits,
+        serde_json::Value::Bool(true),
+        "the user page overflows at 360 px"
+    );
+    browser.screenshot("license-card-360px").await;
+    browser.client.set_window_size(1280, 900).await.unwrap();
     browser.client.goto(&url("/admin/audit-log")).await.unwrap();
     browser.text_of("audit-table").await;
     let table = browser

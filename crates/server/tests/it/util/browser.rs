@@ -156,6 +156,11 @@ impl Browser {
         element.prop("value").await.unwrap().unwrap_or_default()
     }
 
+    /// Where an element sits on the page: (x, y, width, height).
+    pub async fn rect(&self, test_id: &str) -> (f64, f64, f64, f64) {
+        self.element(test_id).await.rectangle().await.unwrap()
+    }
+
     pub async fn is_enabled(&self, test_id: &str) -> bool {
         self.element(test_id).await.is_enabled().await.unwrap()
     }
