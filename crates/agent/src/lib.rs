@@ -1,0 +1,13 @@
+//! The proxy side of pulsekey: reading `config.json`, checking that a heartbeat verdict
+//! really comes from the server, and deciding what the proxy must do about it.
+//!
+//! The decision logic is pure (no I/O, no clock of its own) so that every rule is tested
+//! directly; the HTTP client and the supervisor binary build on it.
+
+pub mod config;
+pub mod signature;
+pub mod verdict;
+
+pub use config::{AgentConfig, ConfigError};
+pub use signature::{SignatureError, verify_response};
+pub use verdict::{Action, Backoff, Outcome, Policy, StopReason, Supervisor};

@@ -1,0 +1,208 @@
+//! Checking that a heartbeat verdict comes from the server, answers this request, and is fresh.
+//! The server signs `pulsekey-heartbeat-v1\n{nonce}\n{body}` with Ed25519.
+
+use base64::Engine as _;
+use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
+use pulsekey_types::HeartbeatResponse;
+use time::{Duration, OffsetDateTime};
+
+pub const NONCE_HEADER: &str = "x-pulsekey-nonce";
+pub const SIGNATURE_HEADER: &str = "x-pulsekey-signature";
+const CONTEXT: &[u8] = b"pulsekey-heartbeat-v1";
+/// How far the server's clock may be from ours before a verdict counts as replayed.
+pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
+
+/// A response that is not a verdict. The agent treats each like a network error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the response carries no signature")]
+    Missing,
+    #[error(
+        "the signature does not verify (tampered, replayed for another nonce, or another server)"
+    )]
+    Invalid,
+    #[error("the response body is not a heartbeat verdict")]
+    Body,
+    #[error("the verdict's serverTime is {0} s away from this machine's clock")]
+    Stale(i64),
+}
+
+/// A fresh nonce for one request: 128 random bits, hex.
+pub fn new_nonce() -> String {
+    let mut bytes = [0u8; 16];
+    // Without OS randomness the nonce is still unique per process run and time; the
+    // signature check does not depend on its secrecy, only on it not repeating.
+    if getrandom::fill(&mut bytes).is_err() {
+        let now = OffsetDateTime::now_utc()
+            .unix_timestamp_nanos()
+            .to_le_bytes();
+        bytes.copy_from_slice(&now[..16]);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Verifies `signature` (base64, from the response header) over `nonce` and `body`, then
+/// checks the verdict's `serverTime` against `now`.
+pub fn verify_response(
+    public_key: &VerifyingKey,
+    nonce: &str,
+    body: &[u8],
+    signature: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<HeartbeatResponse, SignatureError> {
+    let signature = signature.ok_or(SignatureError::Missing)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(signature.trim())
+        .map_err(|_| SignatureError::Invalid)?;
+    let signature = Signature::from_slice(&bytes).map_err(|_| SignatureError::Invalid)?;
+    let mut signed = Vec::with_capacity(CONTEXT.len() + nonce.len() + body.len() + 2);
+    signed.extend_from_slice(CONTEXT);
+    signed.push(b'\n');
+    signed.extend_from_slice(nonce.as_bytes());
+    signed.push(b'\n');
+    signed.extend_from_slice(body);
+    public_key
+        .verify(&signed, &signature)
+        .map_err(|_| SignatureError::Invalid)?;
+    let verdict: HeartbeatResponse =
+        serde_json::from_slice(body).map_err(|_| SignatureError::Body)?;
+    let skew = (verdict.server_time - now).whole_seconds();
+    if skew.abs() > MAX_CLOCK_SKEW.whole_seconds() {
+        return Err(SignatureError::Stale(skew));
+    }
+    Ok(verdict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer as _, SigningKey};
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-29 12:00 UTC);
+
+    fn sign(key: &SigningKey, nonce: &str, body: &str) -> String {
+        let signed = [CONTEXT, b"\n", nonce.as_bytes(), b"\n", body.as_bytes()].concat();
+        base64::engine::general_purpose::STANDARD.encode(key.sign(&signed).to_bytes())
+    }
+
+    fn body(status: &str, at: OffsetDateTime) -> String {
+        let at = at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        format!(
+            r#"{{"status":"{status}","graceExpiresAt":null,"heartbeatIntervalSecs":60,"serverTime":"{at}"}}"#
+        )
+    }
+
+    #[test]
+    fn a_genuine_fresh_verdict_verifies() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let body = body("ACTIVE", NOW);
+        let verdict = verify_response(
+            &key.verifying_key(),
+            "n1",
+            body.as_bytes(),
+            Some(&sign(&key, "n1", &body)),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(verdict.status, pulsekey_types::LicenseStatus::Active);
+    }
+
+    #[test]
+    fn a_changed_status_is_rejected() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let genuine = body("EXPIRED", NOW);
+        let signature = sign(&key, "n1", &genuine);
+        let forged = genuine.replace("EXPIRED", "ACTIVE");
+        let result = verify_response(
+            &key.verifying_key(),
+            "n1",
+            forged.as_bytes(),
+            Some(&signature),
+            NOW,
+        );
+        assert_eq!(result.unwrap_err(), SignatureError::Invalid);
+    }
+
+    #[test]
+    fn a_verdict_replayed_for_another_nonce_is_rejected() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let body = body("ACTIVE", NOW);
+        let old_signature = sign(&key, "yesterdays-nonce", &body);
+        let result = verify_response(
+            &key.verifying_key(),
+            "todays-nonce",
+            body.as_bytes(),
+            Some(&old_signature),
+            NOW,
+        );
+        assert_eq!(result.unwrap_err(), SignatureError::Invalid);
+    }
+
+    #[test]
+    fn another_servers_key_missing_signatures_and_stale_times_are_rejected() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let other = SigningKey::from_bytes(&[2; 32]);
+        let body_now = body("ACTIVE", NOW);
+        let by_other = sign(&other, "n", &body_now);
+        assert_eq!(
+            verify_response(
+                &key.verifying_key(),
+                "n",
+                body_now.as_bytes(),
+                Some(&by_other),
+                NOW
+            )
+            .unwrap_err(),
+            SignatureError::Invalid
+        );
+        assert_eq!(
+            verify_response(&key.verifying_key(), "n", body_now.as_bytes(), None, NOW).unwrap_err(),
+            SignatureError::Missing
+        );
+        assert_eq!(
+            verify_response(
+                &key.verifying_key(),
+                "n",
+                body_now.as_bytes(),
+                Some("!!"),
+                NOW
+            )
+            .unwrap_err(),
+            SignatureError::Invalid
+        );
+        let old = body("ACTIVE", NOW - Duration::minutes(6));
+        let signed_old = sign(&key, "n", &old);
+        assert_eq!(
+            verify_response(
+                &key.verifying_key(),
+                "n",
+                old.as_bytes(),
+                Some(&signed_old),
+                NOW
+            )
+            .unwrap_err(),
+            SignatureError::Stale(-360)
+        );
+        let within = body("ACTIVE", NOW + Duration::minutes(4));
+        let signed_within = sign(&key, "n", &within);
+        assert!(
+            verify_response(
+                &key.verifying_key(),
+                "n",
+                within.as_bytes(),
+                Some(&signed_within),
+                NOW
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn nonces_do_not_repeat() {
+        assert_ne!(new_nonce(), new_nonce());
+        assert_eq!(new_nonce().len(), 32);
+    }
+}
