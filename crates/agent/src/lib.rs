@@ -4,10 +4,12 @@
 //! The decision logic is pure (no I/O, no clock of its own) so that every rule is tested
 //! directly; the HTTP client and the supervisor binary build on it.
 
+pub mod client;
 pub mod config;
 pub mod signature;
 pub mod verdict;
 
+pub use client::{Agent, Decision};
 pub use config::{AgentConfig, ConfigError};
 pub use signature::{SignatureError, verify_response};
 pub use verdict::{Action, Backoff, Outcome, Policy, StopReason, Supervisor};
