@@ -7,7 +7,9 @@ use pulsekey_types::HeartbeatRequest;
 use time::OffsetDateTime;
 
 use crate::config::{AgentConfig, ConfigError};
-use crate::signature::{NONCE_HEADER, SIGNATURE_HEADER, new_nonce, verify_response};
+use crate::signature::{
+    NONCE_HEADER, SIGNATURE_HEADER, new_nonce, verify_response, verify_signature,
+};
 use crate::verdict::Outcome;
 
 /// A heartbeat client for one installation.
@@ -61,10 +63,7 @@ impl Agent {
             Err(err) => return Outcome::NoVerdict(format!("cannot reach the server: {err}")),
         };
         let status = response.status();
-        if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Outcome::KeyRefused;
-        }
-        if !status.is_success() {
+        if !status.is_success() && status != reqwest::StatusCode::UNAUTHORIZED {
             return Outcome::NoVerdict(format!("the server answered {status}"));
         }
         let signature = response
@@ -76,6 +75,18 @@ impl Agent {
             Ok(body) => body,
             Err(err) => return Outcome::NoVerdict(format!("the response was cut short: {err}")),
         };
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            // Only a refusal the server signed for this nonce stops the proxy.
+            return match verify_signature(
+                &self.config.public_key,
+                &nonce,
+                &body,
+                signature.as_deref(),
+            ) {
+                Ok(()) => Outcome::KeyRefused,
+                Err(err) => Outcome::NoVerdict(format!("ignored an unsigned or forged 401: {err}")),
+            };
+        }
         match verify_response(
             &self.config.public_key,
             &nonce,

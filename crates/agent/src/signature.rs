@@ -41,15 +41,13 @@ pub fn new_nonce() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Verifies `signature` (base64, from the response header) over `nonce` and `body`, then
-/// checks the verdict's `serverTime` against `now`.
-pub fn verify_response(
+/// Checks that the server signed `body` in answer to `nonce`.
+pub fn verify_signature(
     public_key: &VerifyingKey,
     nonce: &str,
     body: &[u8],
     signature: Option<&str>,
-    now: OffsetDateTime,
-) -> Result<HeartbeatResponse, SignatureError> {
+) -> Result<(), SignatureError> {
     let signature = signature.ok_or(SignatureError::Missing)?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(signature.trim())
@@ -63,7 +61,19 @@ pub fn verify_response(
     signed.extend_from_slice(body);
     public_key
         .verify(&signed, &signature)
-        .map_err(|_| SignatureError::Invalid)?;
+        .map_err(|_| SignatureError::Invalid)
+}
+
+/// Verifies `signature` (base64, from the response header) over `nonce` and `body`, then
+/// checks the verdict's `serverTime` against `now`.
+pub fn verify_response(
+    public_key: &VerifyingKey,
+    nonce: &str,
+    body: &[u8],
+    signature: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<HeartbeatResponse, SignatureError> {
+    verify_signature(public_key, nonce, body, signature)?;
     let verdict: HeartbeatResponse =
         serde_json::from_slice(body).map_err(|_| SignatureError::Body)?;
     let skew = (verdict.server_time - now).whole_seconds();
@@ -197,6 +207,24 @@ mod tests {
                 NOW
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_refusal_counts_only_when_signed_for_this_nonce() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let refusal = br#"{"error":"invalid_token","message":"x"}"#;
+        let signed = [CONTEXT, b"\n", b"n1", b"\n", refusal.as_slice()].concat();
+        let signature =
+            base64::engine::general_purpose::STANDARD.encode(key.sign(&signed).to_bytes());
+        assert!(verify_signature(&key.verifying_key(), "n1", refusal, Some(&signature)).is_ok());
+        assert_eq!(
+            verify_signature(&key.verifying_key(), "n2", refusal, Some(&signature)),
+            Err(SignatureError::Invalid)
+        );
+        assert_eq!(
+            verify_signature(&key.verifying_key(), "n1", refusal, None),
+            Err(SignatureError::Missing)
         );
     }
 

@@ -2,7 +2,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post};
 use base64::Engine as _;
 use ed25519_dalek::Signer as _;
-use pulsekey_types::{ErrorBody, HeartbeatRequest, HeartbeatResponse};
+use pulsekey_types::{ErrorBody, ErrorCode, HeartbeatRequest, HeartbeatResponse};
 use time::OffsetDateTime;
 
 use crate::domain::keys::LicenseKey;
@@ -72,7 +72,7 @@ fn validate(request: &HeartbeatRequest) -> Result<(), ApiError> {
 
 /// A proxy's heartbeat: the license's verdict, signed.
 ///
-/// The response carries `X-Pulsekey-Signature`: standard base64 of the Ed25519 signature,
+/// The 200, and the 401 for a refused key, carry `X-Pulsekey-Signature`: standard base64 of the Ed25519 signature,
 /// by the key whose public half is config.json's `publicKey`, over the bytes
 /// `pulsekey-heartbeat-v1\n{nonce}\n{body}`, where `{nonce}` is the request's
 /// `X-Pulsekey-Nonce` (empty when none was sent) and `{body}` the exact response body,
@@ -90,8 +90,11 @@ fn validate(request: &HeartbeatRequest) -> Result<(), ApiError> {
             ("X-Pulsekey-Signature" = String, description = "base64 Ed25519 signature over `pulsekey-heartbeat-v1\\n{nonce}\\n{body}`"),
         )),
         (status = 400, description = "Malformed body or nonce", body = ErrorBody),
-        (status = 401, description = "Missing, malformed, unknown or regenerated key (one answer for all)", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "Bearer error=\"invalid_token\""))),
+        (status = 401, description = "Missing, malformed, unknown or regenerated key (one answer for all); signed like a verdict", body = ErrorBody,
+            headers(
+                ("WWW-Authenticate" = String, description = "Bearer error=\"invalid_token\""),
+                ("X-Pulsekey-Signature" = String, description = "base64 Ed25519 signature over `pulsekey-heartbeat-v1\\n{nonce}\\n{body}`"),
+            )),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
     ),
@@ -102,11 +105,39 @@ pub async fn heartbeat(
     req: HttpRequest,
     body: super::Body,
 ) -> Result<HttpResponse, ApiError> {
-    let key = license_key(&req)?;
     let nonce = nonce(&req)?;
-    let request: HeartbeatRequest = super::parse_json(&req, &body.0)?;
+    match verdict(&state, &req, &body.0).await {
+        Ok(response) => {
+            let body =
+                serde_json::to_vec(&response).map_err(|err| ApiError::Internal(err.to_string()))?;
+            Ok(signed(&state, &nonce, HttpResponse::Ok(), body))
+        }
+        // Signed as well, so nobody between proxy and server can forge the "key refused"
+        // that makes a proxy stop itself.
+        Err(ApiError::InvalidLicenseKey) => {
+            let refusal = ErrorBody {
+                error: ErrorCode::InvalidToken,
+                message: ApiError::InvalidLicenseKey.to_string(),
+            };
+            let body =
+                serde_json::to_vec(&refusal).map_err(|err| ApiError::Internal(err.to_string()))?;
+            let mut response = HttpResponse::Unauthorized();
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""));
+            Ok(signed(&state, &nonce, response, body))
+        }
+        Err(other) => Err(other),
+    }
+}
+
+async fn verdict(
+    state: &SharedState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<HeartbeatResponse, ApiError> {
+    let key = license_key(req)?;
+    let request: HeartbeatRequest = super::parse_json(req, body)?;
     validate(&request)?;
-    let ip = crate::net::client_ip(&req, &state.config.trusted_proxies).map(|ip| ip.to_string());
+    let ip = crate::net::client_ip(req, &state.config.trusted_proxies).map(|ip| ip.to_string());
     let now = OffsetDateTime::now_utc();
     let verdict = state
         .blocking(move |db| {
@@ -125,20 +156,27 @@ pub async fn heartbeat(
         })
         .await?
         .ok_or(ApiError::InvalidLicenseKey)?;
-    let response = HeartbeatResponse {
+    Ok(HeartbeatResponse {
         status: verdict.status,
         grace_expires_at: verdict.grace_expires_at,
         heartbeat_interval_secs: state.config.heartbeat_interval_secs,
         server_time: now,
-    };
-    let body = serde_json::to_vec(&response).map_err(|err| ApiError::Internal(err.to_string()))?;
-    let signature = state.secrets.signing_key.sign(&signed_bytes(&nonce, &body));
-    Ok(HttpResponse::Ok()
+    })
+}
+
+fn signed(
+    state: &SharedState,
+    nonce: &str,
+    mut response: actix_web::HttpResponseBuilder,
+    body: Vec<u8>,
+) -> HttpResponse {
+    let signature = state.secrets.signing_key.sign(&signed_bytes(nonce, &body));
+    response
         .content_type("application/json")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((
             SIGNATURE_HEADER,
             base64::engine::general_purpose::STANDARD.encode(signature.to_bytes()),
         ))
-        .body(body))
+        .body(body)
 }

@@ -76,6 +76,13 @@ both_backends! {
         let signed = |nonce: &str, body: &[u8]| [b"pulsekey-heartbeat-v1\n".as_slice(), nonce.as_bytes(), b"\n", body].concat();
         assert!(public.verify(&signed("n0nce-123", &body), &signature).is_ok());
         assert!(public.verify(&signed("other-nonce", &body), &signature).is_err());
+        let refused = app.client.post(app.at("/heartbeat")).bearer_auth("pk_unknown")
+            .header("x-pulsekey-nonce", "refusal-nonce").json(&json!({ "version": "2.0" })).send().await.unwrap();
+        assert_eq!(refused.status(), 401);
+        let refusal_signature = b64.decode(refused.headers()["x-pulsekey-signature"].to_str().unwrap()).unwrap();
+        let refusal_signature = Signature::from_slice(&refusal_signature).unwrap();
+        let refusal = refused.bytes().await.unwrap();
+        assert!(public.verify(&signed("refusal-nonce", &refusal), &refusal_signature).is_ok());
         let tampered = String::from_utf8(body.to_vec()).unwrap().replace("ACTIVE", "EXPIRED");
         assert!(public.verify(&signed("n0nce-123", tampered.as_bytes()), &signature).is_err());
     }
