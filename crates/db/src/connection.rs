@@ -94,6 +94,7 @@ pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<ConnectionManager>,
+    manager: std::sync::Arc<ConnectionManager>,
     backend: Backend,
 }
 
@@ -124,8 +125,15 @@ impl Db {
             .max_size(pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(5))
-            .build(manager)?;
-        Ok(Self { pool, backend })
+            .build(ConnectionManager {
+                backend,
+                target: target.to_owned(),
+            })?;
+        Ok(Self {
+            pool,
+            manager: std::sync::Arc::new(manager),
+            backend,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -135,6 +143,12 @@ impl Db {
     /// A connection from the pool; blocks for up to 5 s when all are busy.
     pub fn conn(&self) -> Result<PooledConnection, DbError> {
         Ok(self.pool.get()?)
+    }
+
+    /// A connection of its own, outside the pool, for work that must never wait for one.
+    pub fn dedicated(&self) -> Result<DbConnection, DbError> {
+        r2d2::ManageConnection::connect(&*self.manager)
+            .map_err(|err| DbError::Unavailable(describe_connection_error(&err)))
     }
 
     /// Answers whether the database takes a query now (readiness).

@@ -6,6 +6,7 @@
 pub mod audit;
 mod connection;
 mod error;
+pub mod license_changes;
 pub mod schema;
 pub mod servers;
 pub mod sessions;

@@ -76,4 +76,20 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(servers -> users (owner_id));
 diesel::joinable!(api_tokens -> users (owner_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, servers, audit_log, api_tokens);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    servers,
+    audit_log,
+    api_tokens,
+    license_changes
+);
+
+diesel::table! {
+    license_changes (rev) {
+        rev -> BigInt,
+        server_id -> BigInt,
+        key_hash -> Binary,
+        at -> Timestamp,
+    }
+}

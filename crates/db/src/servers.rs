@@ -133,6 +133,87 @@ pub fn set_status(
     )
 }
 
+/// A license as the in-memory index holds it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = servers)]
+pub struct LicenseIndexRow {
+    pub id: i64,
+    pub license_key_hash: Vec<u8>,
+    pub license_status: String,
+    pub grace_expires_at: Option<PrimitiveDateTime>,
+}
+
+pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
+    Ok(servers::table.count().get_result(conn)?)
+}
+
+/// One page of every license, by id, for filling the index at start.
+pub fn license_index_page(
+    conn: &mut DbConnection,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<LicenseIndexRow>, DbError> {
+    Ok(servers::table
+        .filter(servers::id.gt(after_id))
+        .order(servers::id.asc())
+        .limit(limit)
+        .select(LicenseIndexRow::as_select())
+        .load(conn)?)
+}
+
+/// The last heartbeat a node saw from one server, waiting to be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatWrite {
+    pub server_id: i64,
+    pub at: PrimitiveDateTime,
+    pub version: String,
+    pub ip: Option<String>,
+}
+
+/// Writes a batch of heartbeats; run it inside a transaction. Rows that no longer exist are
+/// skipped. Deliberately leaves `updated_at` alone: it tracks admin changes.
+pub fn record_heartbeats(
+    conn: &mut DbConnection,
+    writes: &[HeartbeatWrite],
+) -> Result<(), DbError> {
+    match conn {
+        // In-process: one cached prepared UPDATE per row costs microseconds.
+        DbConnection::Sqlite(_) => {
+            for write in writes {
+                record_heartbeat(
+                    conn,
+                    write.server_id,
+                    write.at,
+                    &write.version,
+                    write.ip.as_deref(),
+                )?;
+            }
+        }
+        // One statement per chunk: a round trip per row would not keep up with 16 k/s.
+        DbConnection::Postgres(pg) => {
+            use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
+            for chunk in writes.chunks(5000) {
+                diesel::sql_query(
+                    "UPDATE servers AS s SET last_heartbeat_at = v.at, \
+                     installed_version = v.version, last_heartbeat_ip = v.ip \
+                     FROM unnest($1::bigint[], $2::timestamp[], $3::text[], $4::text[]) \
+                     AS v(id, at, version, ip) WHERE s.id = v.id",
+                )
+                .bind::<Array<BigInt>, _>(chunk.iter().map(|w| w.server_id).collect::<Vec<_>>())
+                .bind::<Array<Timestamp>, _>(chunk.iter().map(|w| w.at).collect::<Vec<_>>())
+                .bind::<Array<Text>, _>(
+                    chunk.iter().map(|w| w.version.as_str()).collect::<Vec<_>>(),
+                )
+                .bind::<Array<Nullable<Text>>, _>(
+                    chunk.iter().map(|w| w.ip.as_deref()).collect::<Vec<_>>(),
+                )
+                .execute(pg)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Records one heartbeat. Deliberately leaves `updated_at` alone: it tracks admin changes.
 pub fn record_heartbeat(
     conn: &mut DbConnection,

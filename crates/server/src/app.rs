@@ -92,11 +92,15 @@ pub fn app(
 /// Serves until the server is stopped (SIGINT/SIGTERM stop it gracefully).
 pub async fn serve(state: SharedState, listener: TcpListener) -> std::io::Result<()> {
     spawn_expiry_sweep(state.clone());
-    HttpServer::new(move || app(state.clone()))
+    let heartbeats = state.heartbeats.clone();
+    let served = HttpServer::new(move || app(state.clone()))
         .listen(listener)?
         .shutdown_timeout(30)
         .run()
-        .await
+        .await;
+    // Every request has finished: write the heartbeats still waiting in memory.
+    web::block(move || heartbeats.shutdown()).await.ok();
+    served
 }
 
 /// Persists GRACE → EXPIRED every 30 s. Reads never depend on it (they compute the
@@ -110,7 +114,11 @@ fn spawn_expiry_sweep(state: SharedState) {
             let db = state.db.clone();
             let swept = web::block(move || {
                 let mut conn = db.conn()?;
-                pulsekey_db::servers::expire_passed_grace(&mut conn, pulsekey_db::now())
+                let now = pulsekey_db::now();
+                // A day of changes is plenty for nodes to catch up; one asleep for longer
+                // starts its index over.
+                pulsekey_db::license_changes::prune(&mut conn, now - time::Duration::days(1))?;
+                pulsekey_db::servers::expire_passed_grace(&mut conn, now)
             })
             .await;
             match swept {

@@ -180,7 +180,8 @@ fn serve(args: &ServeArgs) -> Result<(), ConfigError> {
             config.public_url
         );
     }
-    let state = AppState::new(db, config, secrets);
+    let state = AppState::new(db, config, secrets)
+        .map_err(|err| ConfigError(format!("cannot load the licenses: {err}")))?;
     actix_web::rt::System::new()
         .block_on(crate::app::serve(state.into(), listener))
         .map_err(|err| ConfigError(format!("server stopped: {err}")))

@@ -44,6 +44,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PULSEKEY_HEARTBEAT_INTERVAL_SECS", default_value_t = 60)]
     pub heartbeat_interval_secs: u64,
 
+    /// Longest a heartbeat's last-seen time, version and address wait in memory before they
+    /// are written, in milliseconds (10–60000). Verdicts never wait for this.
+    #[arg(long, env = "PULSEKEY_HEARTBEAT_FLUSH_MS", default_value_t = 1000)]
+    pub heartbeat_flush_ms: u64,
+
     /// Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed.
     #[arg(long, env = "PULSEKEY_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
@@ -72,6 +77,7 @@ pub struct Config {
     pub public_url: String,
     pub grace_days: i64,
     pub heartbeat_interval_secs: u64,
+    pub heartbeat_flush: std::time::Duration,
     pub trusted_proxies: Vec<IpAddr>,
     /// Whether the session cookie must travel over HTTPS only.
     pub secure_cookies: bool,
@@ -91,6 +97,12 @@ impl Config {
             return Err(ConfigError(format!(
                 "PULSEKEY_GRACE_DAYS: {} is outside 1–365",
                 args.grace_days
+            )));
+        }
+        if !(10..=60_000).contains(&args.heartbeat_flush_ms) {
+            return Err(ConfigError(format!(
+                "PULSEKEY_HEARTBEAT_FLUSH_MS: {} is outside 10–60000",
+                args.heartbeat_flush_ms
             )));
         }
         if !(1..=3600).contains(&args.heartbeat_interval_secs) {
@@ -131,6 +143,7 @@ impl Config {
             public_url,
             grace_days: args.grace_days,
             heartbeat_interval_secs: args.heartbeat_interval_secs,
+            heartbeat_flush: std::time::Duration::from_millis(args.heartbeat_flush_ms),
             trusted_proxies,
         })
     }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 mod handlers;
+pub mod heartbeats;
 pub mod net;
 pub mod openapi;
 pub mod secrets;

@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
-use pulsekey_db::Db;
+use pulsekey_db::{Db, DbError};
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::heartbeats::Heartbeats;
 use crate::secrets::Secrets;
 use crate::throttle::Throttle;
 
@@ -15,6 +16,7 @@ pub struct AppState {
     pub db: Db,
     pub config: Config,
     pub secrets: Secrets,
+    pub heartbeats: Arc<Heartbeats>,
     /// Failed sign-ins per account and per client address.
     pub login_by_account: Throttle,
     pub login_by_address: Throttle,
@@ -23,14 +25,17 @@ pub struct AppState {
 pub type SharedState = web::Data<AppState>;
 
 impl AppState {
-    pub fn new(db: Db, config: Config, secrets: Secrets) -> Arc<Self> {
-        Arc::new(Self {
+    /// Fills the license index and starts the heartbeat flusher.
+    pub fn new(db: Db, config: Config, secrets: Secrets) -> Result<Arc<Self>, DbError> {
+        let heartbeats = Heartbeats::start(db.clone(), config.heartbeat_flush)?;
+        Ok(Arc::new(Self {
             db,
+            heartbeats,
             config,
             secrets,
             login_by_account: Throttle::new(5, Duration::from_secs(15 * 60)),
             login_by_address: Throttle::new(20, Duration::from_secs(15 * 60)),
-        })
+        }))
     }
 
     /// Runs blocking storage work off the async workers.

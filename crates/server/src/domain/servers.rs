@@ -2,7 +2,7 @@
 //! customer's own view, and the heartbeat's lookup. Each action and its audit entry commit
 //! in the caller's one transaction.
 
-use pulsekey_db::servers::{self, LicenseCheckRow, ServerRow};
+use pulsekey_db::servers::{self, ServerRow};
 use pulsekey_db::{DbConnection, DbError, users};
 use pulsekey_types::{
     LicenseStatus, LicenseView, MyServer, MyServerList, Role, ServerList, ServerView,
@@ -340,37 +340,4 @@ pub fn my_servers(
             })
             .collect(),
     })
-}
-
-/// The verdict for a heartbeat, read fresh from the database.
-pub struct Verdict {
-    pub server_id: i64,
-    pub status: LicenseStatus,
-    pub grace_expires_at: Option<OffsetDateTime>,
-}
-
-pub fn check_license(
-    conn: &mut DbConnection,
-    key: &LicenseKey,
-    now: OffsetDateTime,
-) -> Result<Option<Verdict>, DomainError> {
-    let Some(LicenseCheckRow {
-        id,
-        license_status,
-        grace_expires_at,
-    }) = servers::find_by_key_hash(conn, &key.hash())?
-    else {
-        return Ok(None);
-    };
-    let grace_expires_at = grace_expires_at.map(pulsekey_db::from_stored);
-    let status = license::effective_status(
-        license::parse_stored_status(&license_status),
-        grace_expires_at,
-        now,
-    );
-    Ok(Some(Verdict {
-        server_id: id,
-        status,
-        grace_expires_at: grace_expires_at.filter(|_| status == LicenseStatus::Grace),
-    }))
 }

@@ -6,8 +6,8 @@ use pulsekey_types::{ErrorBody, ErrorCode, HeartbeatRequest, HeartbeatResponse};
 use time::OffsetDateTime;
 
 use crate::domain::keys::LicenseKey;
-use crate::domain::servers;
 use crate::error::ApiError;
+use crate::heartbeats::{KeyHash, PendingHeartbeat};
 use crate::state::SharedState;
 
 pub const NONCE_HEADER: &str = "x-pulsekey-nonce";
@@ -137,25 +137,20 @@ async fn verdict(
     let key = license_key(req)?;
     let request: HeartbeatRequest = super::parse_json(req, body)?;
     validate(&request)?;
-    let ip = crate::net::client_ip(req, &state.config.trusted_proxies).map(|ip| ip.to_string());
     let now = OffsetDateTime::now_utc();
     let verdict = state
-        .blocking(move |db| {
-            let mut conn = db.conn()?;
-            let Some(verdict) = servers::check_license(&mut conn, &key, now)? else {
-                return Ok(None);
-            };
-            pulsekey_db::servers::record_heartbeat(
-                &mut conn,
-                verdict.server_id,
-                pulsekey_db::to_stored(now),
-                &request.version,
-                ip.as_deref(),
-            )?;
-            Ok(Some(verdict))
-        })
+        .heartbeats
+        .verdict(KeyHash(key.hash()), now)
         .await?
         .ok_or(ApiError::InvalidLicenseKey)?;
+    state.heartbeats.record(
+        verdict.server_id,
+        PendingHeartbeat {
+            at: pulsekey_db::to_stored(now),
+            version: request.version,
+            ip: crate::net::client_ip(req, &state.config.trusted_proxies),
+        },
+    );
     Ok(HeartbeatResponse {
         status: verdict.status,
         grace_expires_at: verdict.grace_expires_at,

@@ -55,6 +55,8 @@ both_backends! {
         let r = post(huge.into_bytes(), "application/json").await.unwrap();
         assert_eq!(r.status(), 413);
         assert_eq!(r.json::<ErrorBody>().await.unwrap().error, ErrorCode::PayloadTooLarge);
+        // Several flush intervals (50 ms here) pass: anything recorded would be written by now.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let card: pulsekey_types::LicenseView = app.get(&format!("/api/v1/servers/{server}/license"), &admin).await.json().await.unwrap();
         assert!(card.last_heartbeat_at.is_none());
     }

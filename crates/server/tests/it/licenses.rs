@@ -21,7 +21,7 @@ both_backends! {
         assert_eq!(beat.status(), 200);
         let verdict: HeartbeatResponse = beat.json().await.unwrap();
         assert_eq!((verdict.status, verdict.grace_expires_at, verdict.heartbeat_interval_secs), (LicenseStatus::Active, None, 60));
-        let card: LicenseView = app.get(&format!("/api/v1/servers/{server}/license"), &admin).await.json().await.unwrap();
+        let card = app.card_after_flush(&admin, server).await;
         assert_eq!(card.installed_version.as_deref(), Some("1.4.2"));
         assert_eq!(card.last_heartbeat_ip.as_deref(), Some("127.0.0.1"));
         assert_eq!(card.connection, Connection::Online);

@@ -99,6 +99,8 @@ impl TestAppBuilder {
             public_url: format!("http://{addr}"),
             grace_days: 5,
             heartbeat_interval_secs: self.heartbeat_interval_secs,
+            // Short, so tests that read bookkeeping back wait little.
+            heartbeat_flush: std::time::Duration::from_millis(50),
             trusted_proxies: Vec::new(),
             secure_cookies: false,
         };
@@ -109,7 +111,7 @@ impl TestAppBuilder {
             no_secret("PULSEKEY_SIGNING_KEY"),
         )
         .unwrap();
-        let state = AppState::new(db.clone(), config, secrets);
+        let state = AppState::new(db.clone(), config, secrets).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let system = actix_web::rt::System::new();
@@ -239,6 +241,24 @@ impl TestApp {
             .await
             .unwrap()
             .id
+    }
+
+    /// The license card once the last heartbeat's bookkeeping has been flushed (every 50 ms
+    /// here): last seen, version and address are written in batches, not per request.
+    pub async fn card_after_flush(&self, admin: &str, server: i64) -> pulsekey_types::LicenseView {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let card: pulsekey_types::LicenseView = self
+                .get(&format!("/api/v1/servers/{server}/license"), admin)
+                .await
+                .json()
+                .await
+                .unwrap();
+            if card.last_heartbeat_at.is_some() || std::time::Instant::now() > deadline {
+                return card;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn reveal(&self, admin: &str, server: i64) -> String {

@@ -1,0 +1,202 @@
+//! Every license's verdict inputs in memory, so a heartbeat needs no storage round trip.
+//!
+//! The index is a cache with exact invalidation, never a source of truth: entries come from
+//! the database (filled at start, or read on a miss), and the change log written by the
+//! `servers` triggers says which keys to drop. Misses are never cached, so an unknown key
+//! always reaches the database.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use pulsekey_db::license_changes::LicenseChange;
+use pulsekey_types::LicenseStatus;
+use time::PrimitiveDateTime;
+
+const SHARDS: usize = 64;
+
+/// SHA-256 of a license key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct KeyHash(pub [u8; 32]);
+
+// The bytes are already a uniform hash, so eight of them are the map's hash. Only keys read
+// back from the database enter the map, so nobody can grind colliding entries into it.
+impl Hash for KeyHash {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut first = [0; 8];
+        first.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(first));
+    }
+}
+
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+type Shard = HashMap<KeyHash, IndexedLicense, BuildHasherDefault<PassThrough>>;
+
+/// What a verdict needs, as stored (the effective status is worked out per request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexedLicense {
+    pub server_id: i64,
+    pub status: LicenseStatus,
+    pub grace_expires_at: Option<PrimitiveDateTime>,
+}
+
+pub struct LicenseIndex {
+    shards: Box<[RwLock<Shard>]>,
+    /// The change-log revision applied so far. It also guards inserts: a row read while a
+    /// change was being applied may predate it, so it is kept only if this did not move.
+    applied: AtomicI64,
+}
+
+impl Default for LicenseIndex {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            applied: AtomicI64::new(0),
+        }
+    }
+}
+
+impl LicenseIndex {
+    fn shard(&self, hash: &KeyHash) -> &RwLock<Shard> {
+        // Bytes the map's hash does not use, so shards and buckets spread independently.
+        &self.shards[usize::from(hash.0[31]) % SHARDS]
+    }
+
+    pub fn get(&self, hash: &KeyHash) -> Option<IndexedLicense> {
+        let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
+        shard.get(hash).copied()
+    }
+
+    pub fn applied(&self) -> i64 {
+        self.applied.load(Ordering::SeqCst)
+    }
+
+    /// Keeps `license`, read from the database when the applied revision was `seen`, unless a
+    /// change has been applied since: the row might predate it.
+    pub fn insert_if_current(&self, hash: KeyHash, license: IndexedLicense, seen: i64) -> bool {
+        let mut shard = self.shard(&hash).write().unwrap_or_else(|p| p.into_inner());
+        // Checked under the shard lock: `apply` moves the revision before it takes any shard
+        // lock to remove, so either this insert sees the move or the removal sees the entry.
+        if self.applied() != seen {
+            return false;
+        }
+        shard.insert(hash, license);
+        true
+    }
+
+    /// Drops the keys the changes name, which must follow the applied revision.
+    pub fn apply(&self, changes: &[LicenseChange]) {
+        let Some(last) = changes.last() else {
+            return;
+        };
+        self.applied.store(last.rev, Ordering::SeqCst);
+        for change in changes {
+            if let Ok(bytes) = <[u8; 32]>::try_from(change.key_hash.as_slice()) {
+                let hash = KeyHash(bytes);
+                let mut shard = self.shard(&hash).write().unwrap_or_else(|p| p.into_inner());
+                shard.remove(&hash);
+            }
+        }
+    }
+
+    /// Forgets everything; used when the change log no longer reaches back to `applied`.
+    pub fn reset(&self, rev: i64) {
+        self.applied.store(rev, Ordering::SeqCst);
+        for shard in &self.shards {
+            shard.write().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+    }
+
+    /// Makes room for `licenses` entries in all, so filling does not rehash.
+    pub fn reserve(&self, licenses: usize) {
+        for shard in &self.shards {
+            shard
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .reserve(licenses / SHARDS + 1);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.read().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn license(server_id: i64) -> IndexedLicense {
+        IndexedLicense {
+            server_id,
+            status: LicenseStatus::Active,
+            grace_expires_at: None,
+        }
+    }
+
+    fn change(rev: i64, server_id: i64, hash: &KeyHash) -> LicenseChange {
+        LicenseChange {
+            rev,
+            server_id,
+            key_hash: hash.0.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_change_drops_exactly_the_key_it_names() {
+        let index = LicenseIndex::default();
+        let (a, b) = (KeyHash([1; 32]), KeyHash([2; 32]));
+        assert!(index.insert_if_current(a, license(1), 0));
+        assert!(index.insert_if_current(b, license(2), 0));
+        index.apply(&[change(1, 1, &a)]);
+        assert_eq!(index.get(&a), None);
+        assert_eq!(index.get(&b), Some(license(2)));
+        assert_eq!(index.applied(), 1);
+    }
+
+    #[test]
+    fn a_row_read_before_a_change_was_applied_is_not_kept() {
+        let index = LicenseIndex::default();
+        let a = KeyHash([1; 32]);
+        let seen = index.applied();
+        index.apply(&[change(1, 1, &a)]);
+        assert!(!index.insert_if_current(a, license(1), seen));
+        assert_eq!(index.get(&a), None);
+        assert!(index.insert_if_current(a, license(1), index.applied()));
+    }
+
+    #[test]
+    fn reset_forgets_everything() {
+        let index = LicenseIndex::default();
+        index.reserve(1000);
+        for n in 0..=255u8 {
+            let mut bytes = [n; 32];
+            bytes[0] = n.wrapping_mul(7);
+            assert!(index.insert_if_current(KeyHash(bytes), license(i64::from(n)), 0));
+        }
+        assert_eq!(index.len(), 256);
+        index.reset(9);
+        assert_eq!(index.len(), 0);
+        assert_eq!(index.applied(), 9);
+    }
+}

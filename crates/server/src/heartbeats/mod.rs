@@ -1,0 +1,238 @@
+//! The heartbeat hot path: verdicts from an in-memory license index that is provably
+//! current, and bookkeeping writes coalesced into batches.
+//!
+//! The promise: a change committed before a heartbeat arrives (regenerate, revoke, reinstate,
+//! expiry, an operator's hand edit) decides that heartbeat, on every node. Before it trusts
+//! the index, each request waits for a catch-up round that *started after it arrived*: one
+//! read of the change log past the applied revision. Concurrent requests share rounds, so
+//! under load one query serves many heartbeats.
+
+mod index;
+mod writes;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use pulsekey_db::{Backend, Db, DbConnection, DbError, license_changes, servers};
+use pulsekey_types::LicenseStatus;
+use time::OffsetDateTime;
+
+pub use index::{IndexedLicense, KeyHash, LicenseIndex};
+pub use writes::{HeartbeatWriter, PendingHeartbeat};
+
+use crate::domain::license;
+
+/// Change-log rows read per query while catching up.
+const CATCH_UP_PAGE: i64 = 1000;
+/// Rows per query while filling the index at start.
+const FILL_PAGE: i64 = 20_000;
+
+/// A license's answer to one heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub server_id: i64,
+    pub status: LicenseStatus,
+    pub grace_expires_at: Option<OffsetDateTime>,
+}
+
+impl Verdict {
+    fn of(license: IndexedLicense, now: OffsetDateTime) -> Self {
+        let grace_expires_at = license.grace_expires_at.map(pulsekey_db::from_stored);
+        let status = license::effective_status(license.status, grace_expires_at, now);
+        Self {
+            server_id: license.server_id,
+            status,
+            grace_expires_at: grace_expires_at.filter(|_| status == LicenseStatus::Grace),
+        }
+    }
+}
+
+pub struct Heartbeats {
+    db: Db,
+    index: LicenseIndex,
+    writer: Arc<HeartbeatWriter>,
+    /// The catch-up connection, outside the pool so a busy pool never stalls heartbeats.
+    catch_up: tokio::sync::Mutex<Option<DbConnection>>,
+    rounds_started: AtomicU64,
+    rounds_done: AtomicU64,
+}
+
+impl Heartbeats {
+    /// Fills the index from the database and starts the flusher.
+    pub fn start(db: Db, flush_interval: Duration) -> Result<Arc<Self>, DbError> {
+        let heartbeats = Arc::new(Self {
+            catch_up: tokio::sync::Mutex::new(Some(db.dedicated()?)),
+            db,
+            index: LicenseIndex::default(),
+            writer: Arc::default(),
+            rounds_started: AtomicU64::new(0),
+            rounds_done: AtomicU64::new(0),
+        });
+        heartbeats.fill()?;
+        heartbeats
+            .writer
+            .start(heartbeats.db.clone(), flush_interval)
+            .map_err(|err| DbError::Unavailable(format!("cannot start the flusher: {err}")))?;
+        Ok(heartbeats)
+    }
+
+    /// Loads every license. The revision is read first: whatever changes after it is
+    /// dropped again by the first catch-up, so nothing older than the rows can survive.
+    fn fill(&self) -> Result<(), DbError> {
+        let started = Instant::now();
+        let mut conn = self.db.conn()?;
+        self.index.reset(license_changes::latest(&mut conn)?);
+        let seen = self.index.applied();
+        let mut after = 0;
+        loop {
+            let rows = servers::license_index_page(&mut conn, after, FILL_PAGE)?;
+            if after == 0 && rows.len() as i64 == FILL_PAGE {
+                self.index.reserve(servers::count(&mut conn)? as usize);
+            }
+            let Some(last) = rows.last() else { break };
+            after = last.id;
+            for row in rows {
+                if let Some(hash) = key_hash(&row.license_key_hash) {
+                    self.index.insert_if_current(
+                        hash,
+                        IndexedLicense {
+                            server_id: row.id,
+                            status: license::parse_stored_status(&row.license_status),
+                            grace_expires_at: row.grace_expires_at,
+                        },
+                        seen,
+                    );
+                }
+            }
+        }
+        tracing::info!(
+            licenses = self.index.len(),
+            millis = started.elapsed().as_millis() as u64,
+            "license index filled"
+        );
+        Ok(())
+    }
+
+    /// The verdict for the key with this hash, or `None` when no license has it.
+    pub async fn verdict(
+        &self,
+        hash: KeyHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<Verdict>, DbError> {
+        self.catch_up().await?;
+        if let Some(license) = self.index.get(&hash) {
+            return Ok(Some(Verdict::of(license, now)));
+        }
+        // A miss goes to the database, which is current by definition.
+        let seen = self.index.applied();
+        let db = self.db.clone();
+        let row = actix_web::web::block(move || {
+            let mut conn = db.conn()?;
+            servers::find_by_key_hash(&mut conn, &hash.0)
+        })
+        .await
+        .map_err(|_| DbError::Unavailable("the database worker pool is gone".into()))??;
+        Ok(row.map(|row| {
+            let license = IndexedLicense {
+                server_id: row.id,
+                status: license::parse_stored_status(&row.license_status),
+                grace_expires_at: row.grace_expires_at,
+            };
+            self.index.insert_if_current(hash, license, seen);
+            Verdict::of(license, now)
+        }))
+    }
+
+    /// Notes a heartbeat's bookkeeping for the next flush.
+    pub fn record(&self, server_id: i64, heartbeat: PendingHeartbeat) {
+        self.writer.record(server_id, heartbeat);
+    }
+
+    /// Writes the remaining heartbeats; call once the server has stopped taking requests.
+    pub fn shutdown(&self) {
+        self.writer.shutdown();
+    }
+
+    /// Returns once a catch-up round that started after this call has finished.
+    async fn catch_up(&self) -> Result<(), DbError> {
+        // Any round numbered `need` or later is numbered after this point.
+        let need = self.rounds_started.load(Ordering::SeqCst) + 1;
+        let mut slot = self.catch_up.lock().await;
+        if self.rounds_done.load(Ordering::SeqCst) >= need {
+            return Ok(());
+        }
+        let round = self.rounds_started.fetch_add(1, Ordering::SeqCst) + 1;
+        let conn = match slot.take() {
+            Some(conn) => conn,
+            None => self.db.dedicated()?,
+        };
+        let applied = self.index.applied();
+        let (conn, changes) = match self.db.backend() {
+            // In-process and usually answered from cache: cheaper than a thread hop.
+            Backend::Sqlite => read_changes(conn, applied),
+            Backend::Postgres => actix_web::web::block(move || read_changes(conn, applied))
+                .await
+                .map_err(|_| DbError::Unavailable("the database worker pool is gone".into()))?,
+        };
+        // A connection that failed is dropped; the next round opens a new one.
+        let changes = changes?;
+        *slot = Some(conn);
+        self.apply(applied, &changes);
+        self.rounds_done.store(round, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn apply(&self, applied: i64, changes: &[license_changes::LicenseChange]) {
+        match changes.first() {
+            None => {}
+            // The log was pruned past what this node applied: it cannot know what it missed.
+            Some(first) if first.rev != applied + 1 => {
+                tracing::warn!(
+                    applied,
+                    next = first.rev,
+                    "license change log has a gap; starting the index over"
+                );
+                self.index
+                    .reset(changes.last().map_or(applied, |last| last.rev));
+            }
+            Some(_) => self.index.apply(changes),
+        }
+    }
+
+    /// Licenses held in memory.
+    pub fn indexed(&self) -> usize {
+        self.index.len()
+    }
+}
+
+/// Reads every change after `applied`, page by page.
+fn read_changes(
+    mut conn: DbConnection,
+    applied: i64,
+) -> (
+    DbConnection,
+    Result<Vec<license_changes::LicenseChange>, DbError>,
+) {
+    let mut all = Vec::new();
+    let mut after = applied;
+    loop {
+        match license_changes::since(&mut conn, after, CATCH_UP_PAGE) {
+            Ok(page) => {
+                let full = page.len() as i64 == CATCH_UP_PAGE;
+                if let Some(last) = page.last() {
+                    after = last.rev;
+                }
+                all.extend(page);
+                if !full {
+                    return (conn, Ok(all));
+                }
+            }
+            Err(err) => return (conn, Err(err)),
+        }
+    }
+}
+
+fn key_hash(bytes: &[u8]) -> Option<KeyHash> {
+    <[u8; 32]>::try_from(bytes).ok().map(KeyHash)
+}

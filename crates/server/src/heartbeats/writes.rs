@@ -1,0 +1,162 @@
+//! Heartbeat bookkeeping (last seen, version, address) coalesced in memory and written in
+//! one transaction per flush, instead of one UPDATE per request.
+//!
+//! Only bookkeeping waits here: verdicts never depend on it. The delay is bounded by the
+//! flush interval, a full buffer flushes early, a failed flush keeps its rows for the next
+//! one, and shutdown flushes what is left.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use pulsekey_db::Db;
+use pulsekey_db::servers::{self, HeartbeatWrite};
+use time::PrimitiveDateTime;
+
+/// Past this many servers waiting, the buffer flushes without waiting for the interval.
+const FLUSH_EARLY_AT: usize = 50_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingHeartbeat {
+    pub at: PrimitiveDateTime,
+    pub version: String,
+    pub ip: Option<IpAddr>,
+}
+
+#[derive(Default)]
+struct Buffer {
+    pending: HashMap<i64, PendingHeartbeat>,
+    stopping: bool,
+}
+
+#[derive(Default)]
+pub struct HeartbeatWriter {
+    buffer: Mutex<Buffer>,
+    wake: Condvar,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl HeartbeatWriter {
+    fn buffer(&self) -> MutexGuard<'_, Buffer> {
+        self.buffer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes a heartbeat; the latest one per server wins.
+    pub fn record(&self, server_id: i64, heartbeat: PendingHeartbeat) {
+        let mut buffer = self.buffer();
+        buffer.pending.insert(server_id, heartbeat);
+        if buffer.pending.len() >= FLUSH_EARLY_AT {
+            self.wake.notify_one();
+        }
+    }
+
+    #[cfg(test)]
+    fn pending(&self, server_id: i64) -> Option<PendingHeartbeat> {
+        self.buffer().pending.get(&server_id).cloned()
+    }
+
+    /// Starts the thread that flushes every `interval`.
+    pub fn start(self: &std::sync::Arc<Self>, db: Db, interval: Duration) -> std::io::Result<()> {
+        let writer = self.clone();
+        let handle = std::thread::Builder::new()
+            .name("heartbeat-flush".into())
+            .spawn(move || writer.run(&db, interval))?;
+        *self.flusher.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+        Ok(())
+    }
+
+    /// Flushes what is left and stops the flusher; returns once it is written (or failed).
+    pub fn shutdown(&self) {
+        self.buffer().stopping = true;
+        self.wake.notify_one();
+        let handle = self
+            .flusher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+
+    fn run(&self, db: &Db, interval: Duration) {
+        loop {
+            let (batch, stopping) = {
+                let buffer = self.buffer();
+                let (mut buffer, _) = self
+                    .wake
+                    .wait_timeout_while(buffer, interval, |b| {
+                        !b.stopping && b.pending.len() < FLUSH_EARLY_AT
+                    })
+                    .unwrap_or_else(|p| p.into_inner());
+                (std::mem::take(&mut buffer.pending), buffer.stopping)
+            };
+            if !batch.is_empty() {
+                self.flush(db, batch, stopping);
+            }
+            if stopping {
+                return;
+            }
+        }
+    }
+
+    fn flush(&self, db: &Db, batch: HashMap<i64, PendingHeartbeat>, last: bool) {
+        let mut writes: Vec<HeartbeatWrite> = batch
+            .iter()
+            .map(|(&server_id, heartbeat)| HeartbeatWrite {
+                server_id,
+                at: heartbeat.at,
+                version: heartbeat.version.clone(),
+                ip: heartbeat.ip.map(|ip| ip.to_string()),
+            })
+            .collect();
+        // One order on every node, so two nodes' flushes never wait on each other in a cycle.
+        writes.sort_unstable_by_key(|write| write.server_id);
+        let attempts = if last { 3 } else { 1 };
+        for attempt in 1..=attempts {
+            match db.transaction(|conn| servers::record_heartbeats(conn, &writes)) {
+                Ok(()) => {
+                    tracing::debug!(rows = writes.len(), "heartbeats written");
+                    return;
+                }
+                Err(err) if attempt < attempts => {
+                    tracing::warn!(error = %err, "writing heartbeats failed; retrying");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, rows = writes.len(), "writing heartbeats failed; kept for the next flush");
+                }
+            }
+        }
+        // Put the batch back under anything newer that arrived meanwhile.
+        let mut buffer = self.buffer();
+        for (server_id, heartbeat) in batch {
+            buffer.pending.entry(server_id).or_insert(heartbeat);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn heartbeat(version: &str) -> PendingHeartbeat {
+        PendingHeartbeat {
+            at: pulsekey_db::now(),
+            version: version.into(),
+            ip: None,
+        }
+    }
+
+    #[test]
+    fn the_latest_heartbeat_per_server_wins() {
+        let writer = HeartbeatWriter::default();
+        writer.record(1, heartbeat("1.0"));
+        writer.record(1, heartbeat("1.1"));
+        writer.record(2, heartbeat("2.0"));
+        assert_eq!(writer.pending(1).map(|h| h.version), Some("1.1".into()));
+        assert_eq!(writer.buffer().pending.len(), 2);
+    }
+}

@@ -1,0 +1,3 @@
+DROP TRIGGER servers_license_deleted;
+DROP TRIGGER servers_license_changed;
+DROP TABLE license_changes;
