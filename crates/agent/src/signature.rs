@@ -1,14 +1,12 @@
 //! Checking that a heartbeat verdict comes from the server, answers this request, and is fresh.
-//! The server signs `pulsekey-heartbeat-v1\n{nonce}\n{body}` with Ed25519.
+//! The signed form is defined once, in `pulsekey_types::signature`.
 
-use base64::Engine as _;
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 use pulsekey_types::HeartbeatResponse;
+use pulsekey_types::signature::{BatchProof, leaf_hash, signed_message};
 use time::{Duration, OffsetDateTime};
 
-pub const NONCE_HEADER: &str = "x-pulsekey-nonce";
-pub const SIGNATURE_HEADER: &str = "x-pulsekey-signature";
-const CONTEXT: &[u8] = b"pulsekey-heartbeat-v1";
+pub use pulsekey_types::signature::{NONCE_HEADER, SIGNATURE_HEADER};
 /// How far the server's clock may be from ours before a verdict counts as replayed.
 pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 
@@ -49,22 +47,17 @@ pub fn verify_signature(
     signature: Option<&str>,
 ) -> Result<(), SignatureError> {
     let signature = signature.ok_or(SignatureError::Missing)?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(signature.trim())
-        .map_err(|_| SignatureError::Invalid)?;
-    let signature = Signature::from_slice(&bytes).map_err(|_| SignatureError::Invalid)?;
-    let mut signed = Vec::with_capacity(CONTEXT.len() + nonce.len() + body.len() + 2);
-    signed.extend_from_slice(CONTEXT);
-    signed.push(b'\n');
-    signed.extend_from_slice(nonce.as_bytes());
-    signed.push(b'\n');
-    signed.extend_from_slice(body);
+    let proof = BatchProof::from_header(signature).ok_or(SignatureError::Invalid)?;
+    let root = proof.root(leaf_hash(nonce, body));
     public_key
-        .verify(&signed, &signature)
+        .verify(
+            &signed_message(&root),
+            &Signature::from_bytes(&proof.signature),
+        )
         .map_err(|_| SignatureError::Invalid)
 }
 
-/// Verifies `signature` (base64, from the response header) over `nonce` and `body`, then
+/// Verifies `signature` (the `X-Pulsekey-Signature` header) over `nonce` and `body`, then
 /// checks the verdict's `serverTime` against `now`.
 pub fn verify_response(
     public_key: &VerifyingKey,
@@ -91,9 +84,20 @@ mod tests {
 
     const NOW: OffsetDateTime = datetime!(2026-11-29 12:00 UTC);
 
+    /// Signs the answer as the second of a batch of three, as a loaded server would.
     fn sign(key: &SigningKey, nonce: &str, body: &str) -> String {
-        let signed = [CONTEXT, b"\n", nonce.as_bytes(), b"\n", body.as_bytes()].concat();
-        base64::engine::general_purpose::STANDARD.encode(key.sign(&signed).to_bytes())
+        let leaves = [
+            leaf_hash("someone-else", b"{}"),
+            leaf_hash(nonce, body.as_bytes()),
+            leaf_hash("a-third", b"{}"),
+        ];
+        let (root, mut paths) = pulsekey_types::signature::merkle_tree(&leaves);
+        BatchProof {
+            signature: key.sign(&signed_message(&root)).to_bytes(),
+            index: 1,
+            path: paths.swap_remove(1),
+        }
+        .to_header()
     }
 
     fn body(status: &str, at: OffsetDateTime) -> String {
@@ -214,9 +218,7 @@ mod tests {
     fn a_refusal_counts_only_when_signed_for_this_nonce() {
         let key = SigningKey::from_bytes(&[1; 32]);
         let refusal = br#"{"error":"invalid_token","message":"x"}"#;
-        let signed = [CONTEXT, b"\n", b"n1", b"\n", refusal.as_slice()].concat();
-        let signature =
-            base64::engine::general_purpose::STANDARD.encode(key.sign(&signed).to_bytes());
+        let signature = sign(&key, "n1", std::str::from_utf8(refusal).unwrap());
         assert!(verify_signature(&key.verifying_key(), "n1", refusal, Some(&signature)).is_ok());
         assert_eq!(
             verify_signature(&key.verifying_key(), "n2", refusal, Some(&signature)),

@@ -8,7 +8,7 @@ use pulsekey_db::{Db, DbError};
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::heartbeats::Heartbeats;
+use crate::heartbeats::{BatchSigner, Heartbeats};
 use crate::secrets::Secrets;
 use crate::throttle::Throttle;
 
@@ -17,6 +17,7 @@ pub struct AppState {
     pub config: Config,
     pub secrets: Secrets,
     pub heartbeats: Arc<Heartbeats>,
+    pub signer: BatchSigner,
     /// Failed sign-ins per account and per client address.
     pub login_by_account: Throttle,
     pub login_by_address: Throttle,
@@ -31,6 +32,7 @@ impl AppState {
         Ok(Arc::new(Self {
             db,
             heartbeats,
+            signer: BatchSigner::new(secrets.signing_key.clone()),
             config,
             secrets,
             login_by_account: Throttle::new(5, Duration::from_secs(15 * 60)),

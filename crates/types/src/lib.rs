@@ -9,6 +9,7 @@ pub mod health;
 pub mod heartbeat;
 pub mod license;
 pub mod server;
+pub mod signature;
 pub mod token;
 pub mod user;
 

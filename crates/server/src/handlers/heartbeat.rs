@@ -1,7 +1,5 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post};
-use base64::Engine as _;
-use ed25519_dalek::Signer as _;
 use pulsekey_types::{ErrorBody, ErrorCode, HeartbeatRequest, HeartbeatResponse};
 use time::OffsetDateTime;
 
@@ -10,21 +8,7 @@ use crate::error::ApiError;
 use crate::heartbeats::{KeyHash, PendingHeartbeat};
 use crate::state::SharedState;
 
-pub const NONCE_HEADER: &str = "x-pulsekey-nonce";
-pub const SIGNATURE_HEADER: &str = "x-pulsekey-signature";
-/// Domain separation for the signed bytes: `pulsekey-heartbeat-v1\n{nonce}\n{body}`.
-pub const SIGNATURE_CONTEXT: &str = "pulsekey-heartbeat-v1";
-
-/// The bytes a heartbeat signature covers.
-pub fn signed_bytes(nonce: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(SIGNATURE_CONTEXT.len() + nonce.len() + body.len() + 2);
-    out.extend_from_slice(SIGNATURE_CONTEXT.as_bytes());
-    out.push(b'\n');
-    out.extend_from_slice(nonce.as_bytes());
-    out.push(b'\n');
-    out.extend_from_slice(body);
-    out
-}
+use pulsekey_types::signature::{NONCE_HEADER, SIGNATURE_HEADER};
 
 fn license_key(req: &HttpRequest) -> Result<LicenseKey, ApiError> {
     let value = req
@@ -72,11 +56,11 @@ fn validate(request: &HeartbeatRequest) -> Result<(), ApiError> {
 
 /// A proxy's heartbeat: the license's verdict, signed.
 ///
-/// The 200, and the 401 for a refused key, carry `X-Pulsekey-Signature`: standard base64 of the Ed25519 signature,
-/// by the key whose public half is config.json's `publicKey`, over the bytes
-/// `pulsekey-heartbeat-v1\n{nonce}\n{body}`, where `{nonce}` is the request's
-/// `X-Pulsekey-Nonce` (empty when none was sent) and `{body}` the exact response body,
-/// whose `serverTime` lets the proxy refuse a replayed verdict.
+/// The 200, and the 401 for a refused key, carry `X-Pulsekey-Signature`: an Ed25519
+/// signature, by the key whose public half is config.json's `publicKey`, that covers the
+/// request's `X-Pulsekey-Nonce` and the exact response body (whose `serverTime` lets the
+/// proxy refuse a replayed verdict). Answers produced together share one signature over a
+/// Merkle root; the header is `{signature}.{index}.{path}` (see the README).
 #[utoipa::path(
     tag = "heartbeat",
     operation_id = "heartbeat",
@@ -87,13 +71,13 @@ fn validate(request: &HeartbeatRequest) -> Result<(), ApiError> {
     security(("license_key" = [])),
     responses(
         (status = 200, description = "The verdict", body = HeartbeatResponse, headers(
-            ("X-Pulsekey-Signature" = String, description = "base64 Ed25519 signature over `pulsekey-heartbeat-v1\\n{nonce}\\n{body}`"),
+            ("X-Pulsekey-Signature" = String, description = "`{signature}.{index}.{path}`: Ed25519 over a Merkle root whose leaf `index` is SHA-256(0x00 ‖ `pulsekey-heartbeat-v1\\n{nonce}\\n{body}`)"),
         )),
         (status = 400, description = "Malformed body or nonce", body = ErrorBody),
         (status = 401, description = "Missing, malformed, unknown or regenerated key (one answer for all); signed like a verdict", body = ErrorBody,
             headers(
                 ("WWW-Authenticate" = String, description = "Bearer error=\"invalid_token\""),
-                ("X-Pulsekey-Signature" = String, description = "base64 Ed25519 signature over `pulsekey-heartbeat-v1\\n{nonce}\\n{body}`"),
+                ("X-Pulsekey-Signature" = String, description = "`{signature}.{index}.{path}`, as on the 200"),
             )),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
@@ -110,7 +94,7 @@ pub async fn heartbeat(
         Ok(response) => {
             let body =
                 serde_json::to_vec(&response).map_err(|err| ApiError::Internal(err.to_string()))?;
-            Ok(signed(&state, &nonce, HttpResponse::Ok(), body))
+            signed(&state, &nonce, HttpResponse::Ok(), body).await
         }
         // Signed as well, so nobody between proxy and server can forge the "key refused"
         // that makes a proxy stop itself.
@@ -123,7 +107,7 @@ pub async fn heartbeat(
                 serde_json::to_vec(&refusal).map_err(|err| ApiError::Internal(err.to_string()))?;
             let mut response = HttpResponse::Unauthorized();
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""));
-            Ok(signed(&state, &nonce, response, body))
+            signed(&state, &nonce, response, body).await
         }
         Err(other) => Err(other),
     }
@@ -159,19 +143,20 @@ async fn verdict(
     })
 }
 
-fn signed(
+async fn signed(
     state: &SharedState,
     nonce: &str,
     mut response: actix_web::HttpResponseBuilder,
     body: Vec<u8>,
-) -> HttpResponse {
-    let signature = state.secrets.signing_key.sign(&signed_bytes(nonce, &body));
-    response
+) -> Result<HttpResponse, ApiError> {
+    let proof = state
+        .signer
+        .sign(nonce, &body)
+        .await
+        .ok_or_else(|| ApiError::Internal("the signing task went away".into()))?;
+    Ok(response
         .content_type("application/json")
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((
-            SIGNATURE_HEADER,
-            base64::engine::general_purpose::STANDARD.encode(signature.to_bytes()),
-        ))
-        .body(body)
+        .insert_header((SIGNATURE_HEADER, proof.to_header()))
+        .body(body))
 }

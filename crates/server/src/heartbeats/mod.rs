@@ -8,6 +8,7 @@
 //! under load one query serves many heartbeats.
 
 mod index;
+mod signer;
 mod writes;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use pulsekey_types::LicenseStatus;
 use time::OffsetDateTime;
 
 pub use index::{IndexedLicense, KeyHash, LicenseIndex};
+pub use signer::BatchSigner;
 pub use writes::{HeartbeatWriter, PendingHeartbeat};
 
 use crate::domain::license;

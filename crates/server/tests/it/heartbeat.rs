@@ -70,22 +70,81 @@ both_backends! {
         let b64 = base64::engine::general_purpose::STANDARD;
         let public: [u8; 32] = b64.decode(&config.public_key).unwrap().try_into().unwrap();
         let public = VerifyingKey::from_bytes(&public).unwrap();
-        let response = app.client.post(app.at("/heartbeat")).bearer_auth(&config.license_key)
-            .header("x-pulsekey-nonce", "n0nce-123").json(&json!({ "version": "2.0" })).send().await.unwrap();
-        let signature = b64.decode(response.headers()["x-pulsekey-signature"].to_str().unwrap()).unwrap();
-        let signature = Signature::from_slice(&signature).unwrap();
+        let beat = |key: String, nonce: String| {
+            app.client.post(app.at("/heartbeat")).bearer_auth(key)
+                .header("x-pulsekey-nonce", nonce).json(&json!({ "version": "2.0" })).send()
+        };
+        let response = beat(config.license_key.clone(), "n0nce-123".into()).await.unwrap();
+        let header = response.headers()["x-pulsekey-signature"].to_str().unwrap().to_owned();
         let body = response.bytes().await.unwrap();
-        let signed = |nonce: &str, body: &[u8]| [b"pulsekey-heartbeat-v1\n".as_slice(), nonce.as_bytes(), b"\n", body].concat();
-        assert!(public.verify(&signed("n0nce-123", &body), &signature).is_ok());
-        assert!(public.verify(&signed("other-nonce", &body), &signature).is_err());
-        let refused = app.client.post(app.at("/heartbeat")).bearer_auth("pk_unknown")
-            .header("x-pulsekey-nonce", "refusal-nonce").json(&json!({ "version": "2.0" })).send().await.unwrap();
-        assert_eq!(refused.status(), 401);
-        let refusal_signature = b64.decode(refused.headers()["x-pulsekey-signature"].to_str().unwrap()).unwrap();
-        let refusal_signature = Signature::from_slice(&refusal_signature).unwrap();
-        let refusal = refused.bytes().await.unwrap();
-        assert!(public.verify(&signed("refusal-nonce", &refusal), &refusal_signature).is_ok());
+        assert!(verifies(&public, "n0nce-123", &body, &header));
+        assert!(!verifies(&public, "other-nonce", &body, &header));
         let tampered = String::from_utf8(body.to_vec()).unwrap().replace("ACTIVE", "EXPIRED");
-        assert!(public.verify(&signed("n0nce-123", tampered.as_bytes()), &signature).is_err());
+        assert!(!verifies(&public, "n0nce-123", tampered.as_bytes(), &header));
+
+        let refused = beat("pk_unknown".into(), "refusal-nonce".into()).await.unwrap();
+        assert_eq!(refused.status(), 401);
+        let header = refused.headers()["x-pulsekey-signature"].to_str().unwrap().to_owned();
+        let refusal = refused.bytes().await.unwrap();
+        assert!(verifies(&public, "refusal-nonce", &refusal, &header));
+
+        // Answers produced together may share a signature; each still proves its own.
+        let answers = futures_util::future::join_all((0..40).map(|n| beat(config.license_key.clone(), format!("nonce-{n}")))).await;
+        for (n, answer) in answers.into_iter().enumerate() {
+            let answer = answer.unwrap();
+            assert_eq!(answer.status(), 200);
+            let header = answer.headers()["x-pulsekey-signature"].to_str().unwrap().to_owned();
+            let body = answer.bytes().await.unwrap();
+            assert!(verifies(&public, &format!("nonce-{n}"), &body, &header), "answer {n}");
+            assert!(!verifies(&public, &format!("nonce-{}", n + 1), &body, &header), "answer {n}");
+        }
     }
+
+    // The verdict inputs are held in memory; an operator's SQL must still decide the very
+    // next heartbeat, the way the seed's ops guide edits grace_expires_at by hand.
+    async fn hand_edits_in_the_database_decide_the_next_heartbeat(app) {
+        let admin = app.admin_token().await;
+        let acme = app.create_user("acme", Role::Customer).await;
+        let server = app.create_server(&admin, acme.id, "acme-prod").await;
+        let other = app.create_server(&admin, acme.id, "acme-edge").await;
+        let key = app.reveal(&admin, server).await;
+        let other_key = app.reveal(&admin, other).await;
+        assert_eq!(verdict_of(&app, &key).await, (200, Some("ACTIVE".into())));
+
+        app.sql(&format!("UPDATE servers SET license_status = 'GRACE', grace_expires_at = '2999-01-01 00:00:00' WHERE id = {server}")).await;
+        assert_eq!(verdict_of(&app, &key).await, (200, Some("GRACE".into())));
+        app.sql(&format!("UPDATE servers SET grace_expires_at = '2000-01-01 00:00:00' WHERE id = {server}")).await;
+        assert_eq!(verdict_of(&app, &key).await, (200, Some("EXPIRED".into())));
+        app.sql(&format!("UPDATE servers SET license_status = 'ACTIVE', grace_expires_at = NULL WHERE id = {server}")).await;
+        assert_eq!(verdict_of(&app, &key).await, (200, Some("ACTIVE".into())));
+
+        // Deleting the row by hand refuses its key; the other license is untouched.
+        assert_eq!(verdict_of(&app, &other_key).await, (200, Some("ACTIVE".into())));
+        app.sql(&format!("DELETE FROM servers WHERE id = {other}")).await;
+        assert_eq!(verdict_of(&app, &other_key).await.0, 401);
+        assert_eq!(verdict_of(&app, &key).await, (200, Some("ACTIVE".into())));
+    }
+}
+
+/// A heartbeat's HTTP status and verdict status.
+async fn verdict_of(app: &crate::util::test_app::TestApp, key: &str) -> (u16, Option<String>) {
+    let r = app.heartbeat(key).await;
+    let code = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.unwrap();
+    (code, body["status"].as_str().map(str::to_owned))
+}
+
+/// Checks an `X-Pulsekey-Signature` header the way the agent does.
+fn verifies(public: &VerifyingKey, nonce: &str, body: &[u8], header: &str) -> bool {
+    use pulsekey_types::signature::{BatchProof, leaf_hash, signed_message};
+    let Some(proof) = BatchProof::from_header(header) else {
+        return false;
+    };
+    let root = proof.root(leaf_hash(nonce, body));
+    public
+        .verify(
+            &signed_message(&root),
+            &Signature::from_bytes(&proof.signature),
+        )
+        .is_ok()
 }
