@@ -160,6 +160,9 @@ impl Heartbeats {
     async fn catch_up(&self) -> Result<(), DbError> {
         // Any round numbered `need` or later is numbered after this point.
         let need = self.rounds_started.load(Ordering::SeqCst) + 1;
+        // Let the other requests ready on this worker reach this point too: the first to
+        // take the lock then runs one round for all of them.
+        tokio::task::yield_now().await;
         let mut slot = self.catch_up.lock().await;
         if self.rounds_done.load(Ordering::SeqCst) >= need {
             return Ok(());
