@@ -12,8 +12,23 @@ fn the_harness_seeds_loads_both_servers_and_reports_a_ratio() {
         listener.local_addr().unwrap().port()
     };
     let output = Command::new(env!("CARGO_BIN_EXE_pulsekey-bench"))
-        .args(["run", "--licenses", "300", "--duration", "2", "--warmup", "1"])
-        .args(["--rounds", "1", "--connections", "4", "--port", &port.to_string()])
+        .args([
+            "run",
+            "--licenses",
+            "300",
+            "--duration",
+            "2",
+            "--warmup",
+            "1",
+        ])
+        .args([
+            "--rounds",
+            "1",
+            "--connections",
+            "4",
+            "--port",
+            &port.to_string(),
+        ])
         .arg("--work-dir")
         .arg(work.path())
         .output()

@@ -34,9 +34,6 @@ diesel::table! {
         license_key_last4 -> Text,
         license_status -> Text,
         grace_expires_at -> Nullable<Timestamp>,
-        installed_version -> Nullable<Text>,
-        last_heartbeat_at -> Nullable<Timestamp>,
-        last_heartbeat_ip -> Nullable<Text>,
         license_issued_at -> Timestamp,
         license_rotated_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
@@ -74,6 +71,7 @@ diesel::table! {
 
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(servers -> users (owner_id));
+diesel::joinable!(server_heartbeats -> servers (server_id));
 diesel::joinable!(api_tokens -> users (owner_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -82,7 +80,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     servers,
     audit_log,
     api_tokens,
-    license_changes
+    license_changes,
+    server_heartbeats
 );
 
 diesel::table! {
@@ -91,5 +90,14 @@ diesel::table! {
         server_id -> BigInt,
         key_hash -> Binary,
         at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    server_heartbeats (server_id) {
+        server_id -> BigInt,
+        last_heartbeat_at -> Timestamp,
+        installed_version -> Text,
+        last_heartbeat_ip -> Nullable<Text>,
     }
 }

@@ -3,11 +3,11 @@
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
-use crate::schema::servers;
+use crate::schema::{server_heartbeats, servers};
 use crate::{DbConnection, DbError};
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = servers)]
+/// A server with its license and, once it has sent one, its last heartbeat.
+#[derive(Debug, Clone)]
 pub struct ServerRow {
     pub id: i64,
     pub owner_id: i64,
@@ -17,13 +17,57 @@ pub struct ServerRow {
     pub license_key_last4: String,
     pub license_status: String,
     pub grace_expires_at: Option<PrimitiveDateTime>,
-    pub installed_version: Option<String>,
-    pub last_heartbeat_at: Option<PrimitiveDateTime>,
-    pub last_heartbeat_ip: Option<String>,
     pub license_issued_at: PrimitiveDateTime,
     pub license_rotated_at: Option<PrimitiveDateTime>,
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
+    pub heartbeat: Option<HeartbeatRow>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = servers)]
+struct ServerColumns {
+    id: i64,
+    owner_id: i64,
+    name: String,
+    license_key_hash: Vec<u8>,
+    license_key_ciphertext: Vec<u8>,
+    license_key_last4: String,
+    license_status: String,
+    grace_expires_at: Option<PrimitiveDateTime>,
+    license_issued_at: PrimitiveDateTime,
+    license_rotated_at: Option<PrimitiveDateTime>,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+}
+
+/// The last heartbeat written for a server.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = server_heartbeats)]
+pub struct HeartbeatRow {
+    pub last_heartbeat_at: PrimitiveDateTime,
+    pub installed_version: String,
+    pub last_heartbeat_ip: Option<String>,
+}
+
+impl From<(ServerColumns, Option<HeartbeatRow>)> for ServerRow {
+    fn from((s, heartbeat): (ServerColumns, Option<HeartbeatRow>)) -> Self {
+        Self {
+            id: s.id,
+            owner_id: s.owner_id,
+            name: s.name,
+            license_key_hash: s.license_key_hash,
+            license_key_ciphertext: s.license_key_ciphertext,
+            license_key_last4: s.license_key_last4,
+            license_status: s.license_status,
+            grace_expires_at: s.grace_expires_at,
+            license_issued_at: s.license_issued_at,
+            license_rotated_at: s.license_rotated_at,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            heartbeat,
+        }
+    }
 }
 
 #[derive(Debug, Insertable)]
@@ -78,10 +122,15 @@ pub fn insert(conn: &mut DbConnection, form: &ServerInsertForm<'_>) -> Result<Se
 }
 
 pub fn find(conn: &mut DbConnection, id: i64) -> Result<ServerRow, DbError> {
-    Ok(servers::table
-        .find(id)
-        .select(ServerRow::as_select())
-        .first(conn)?)
+    let row: (ServerColumns, Option<HeartbeatRow>) = servers::table
+        .left_join(server_heartbeats::table)
+        .filter(servers::id.eq(id))
+        .select((
+            ServerColumns::as_select(),
+            Option::<HeartbeatRow>::as_select(),
+        ))
+        .first(conn)?;
+    Ok(row.into())
 }
 
 /// Takes the write lock on one server for the rest of the transaction (a row lock on
@@ -95,11 +144,16 @@ pub fn lock(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> {
 }
 
 pub fn list_by_owner(conn: &mut DbConnection, owner_id: i64) -> Result<Vec<ServerRow>, DbError> {
-    Ok(servers::table
+    let rows: Vec<(ServerColumns, Option<HeartbeatRow>)> = servers::table
+        .left_join(server_heartbeats::table)
         .filter(servers::owner_id.eq(owner_id))
         .order(servers::id.asc())
-        .select(ServerRow::as_select())
-        .load(conn)?)
+        .select((
+            ServerColumns::as_select(),
+            Option::<HeartbeatRow>::as_select(),
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().map(ServerRow::from).collect())
 }
 
 pub fn find_by_key_hash(
@@ -170,65 +224,43 @@ pub struct HeartbeatWrite {
     pub ip: Option<String>,
 }
 
-/// Writes a batch of heartbeats; run it inside a transaction. Rows that no longer exist are
-/// skipped. Deliberately leaves `updated_at` alone: it tracks admin changes.
+/// Writes a batch of heartbeats in multi-row upserts; run it inside a transaction.
+/// Deliberately leaves `servers.updated_at` alone: it tracks admin changes.
 pub fn record_heartbeats(
     conn: &mut DbConnection,
     writes: &[HeartbeatWrite],
 ) -> Result<(), DbError> {
-    match conn {
-        // In-process: one cached prepared UPDATE per row costs microseconds.
-        DbConnection::Sqlite(_) => {
-            for write in writes {
-                record_heartbeat(
-                    conn,
-                    write.server_id,
-                    write.at,
-                    &write.version,
-                    write.ip.as_deref(),
-                )?;
-            }
-        }
-        // One statement per chunk: a round trip per row would not keep up with 16 k/s.
-        DbConnection::Postgres(pg) => {
-            use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
-            for chunk in writes.chunks(5000) {
-                diesel::sql_query(
-                    "UPDATE servers AS s SET last_heartbeat_at = v.at, \
-                     installed_version = v.version, last_heartbeat_ip = v.ip \
-                     FROM unnest($1::bigint[], $2::timestamp[], $3::text[], $4::text[]) \
-                     AS v(id, at, version, ip) WHERE s.id = v.id",
+    use diesel::upsert::excluded;
+    // Four parameters a row; SQLite allows 32766 a statement.
+    for chunk in writes.chunks(4000) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|w| {
+                (
+                    server_heartbeats::server_id.eq(w.server_id),
+                    server_heartbeats::last_heartbeat_at.eq(w.at),
+                    server_heartbeats::installed_version.eq(w.version.as_str()),
+                    server_heartbeats::last_heartbeat_ip.eq(w.ip.as_deref()),
                 )
-                .bind::<Array<BigInt>, _>(chunk.iter().map(|w| w.server_id).collect::<Vec<_>>())
-                .bind::<Array<Timestamp>, _>(chunk.iter().map(|w| w.at).collect::<Vec<_>>())
-                .bind::<Array<Text>, _>(
-                    chunk.iter().map(|w| w.version.as_str()).collect::<Vec<_>>(),
-                )
-                .bind::<Array<Nullable<Text>>, _>(
-                    chunk.iter().map(|w| w.ip.as_deref()).collect::<Vec<_>>(),
-                )
-                .execute(pg)?;
-            }
-        }
+            })
+            .collect();
+        let query = diesel::insert_into(server_heartbeats::table)
+            .values(rows)
+            .on_conflict(server_heartbeats::server_id)
+            .do_update()
+            .set((
+                server_heartbeats::last_heartbeat_at
+                    .eq(excluded(server_heartbeats::last_heartbeat_at)),
+                server_heartbeats::installed_version
+                    .eq(excluded(server_heartbeats::installed_version)),
+                server_heartbeats::last_heartbeat_ip
+                    .eq(excluded(server_heartbeats::last_heartbeat_ip)),
+            ));
+        match conn {
+            DbConnection::Sqlite(sqlite) => query.execute(sqlite)?,
+            DbConnection::Postgres(pg) => query.execute(pg)?,
+        };
     }
-    Ok(())
-}
-
-/// Records one heartbeat. Deliberately leaves `updated_at` alone: it tracks admin changes.
-pub fn record_heartbeat(
-    conn: &mut DbConnection,
-    id: i64,
-    at: PrimitiveDateTime,
-    version: &str,
-    ip: Option<&str>,
-) -> Result<(), DbError> {
-    diesel::update(servers::table.find(id))
-        .set((
-            servers::last_heartbeat_at.eq(at),
-            servers::installed_version.eq(version),
-            servers::last_heartbeat_ip.eq(ip),
-        ))
-        .execute(conn)?;
     Ok(())
 }
 
@@ -275,8 +307,9 @@ pub fn last_heartbeat_by_owner(
 ) -> Result<Vec<(i64, Option<PrimitiveDateTime>)>, DbError> {
     use diesel::dsl::max;
     Ok(servers::table
+        .inner_join(server_heartbeats::table)
         .filter(servers::owner_id.eq_any(owner_ids))
         .group_by(servers::owner_id)
-        .select((servers::owner_id, max(servers::last_heartbeat_at)))
+        .select((servers::owner_id, max(server_heartbeats::last_heartbeat_at)))
         .load(conn)?)
 }

@@ -25,13 +25,14 @@ pub fn license_view(row: &ServerRow, now: OffsetDateTime, interval_secs: u64) ->
         grace_expires_at,
         now,
     );
-    let last_heartbeat_at = row.last_heartbeat_at.map(pulsekey_db::from_stored);
+    let heartbeat = row.heartbeat.as_ref();
+    let last_heartbeat_at = heartbeat.map(|h| pulsekey_db::from_stored(h.last_heartbeat_at));
     LicenseView {
         key_masked: keys::mask(&row.license_key_last4),
         status,
-        installed_version: row.installed_version.clone(),
+        installed_version: heartbeat.map(|h| h.installed_version.clone()),
         last_heartbeat_at,
-        last_heartbeat_ip: row.last_heartbeat_ip.clone(),
+        last_heartbeat_ip: heartbeat.and_then(|h| h.last_heartbeat_ip.clone()),
         grace_expires_at: grace_expires_at.filter(|_| status == LicenseStatus::Grace),
         connection: license::connection(last_heartbeat_at, now, interval_secs),
     }

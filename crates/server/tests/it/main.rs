@@ -15,3 +15,4 @@ mod heartbeat;
 mod licenses;
 mod openapi;
 mod secrets_in_logs;
+mod shutdown;

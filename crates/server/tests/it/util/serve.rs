@@ -22,6 +22,11 @@ pub fn pulsekey(data_dir: &Path) -> Command {
 impl ServeProcess {
     /// Starts on a free port with `data_dir`; stdout and stderr go to files in it.
     pub async fn start(data_dir: tempfile::TempDir) -> Self {
+        Self::start_with_env(data_dir, &[]).await
+    }
+
+    /// Like [`Self::start`], with extra environment variables.
+    pub async fn start_with_env(data_dir: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -32,6 +37,7 @@ impl ServeProcess {
         #[allow(clippy::zombie_processes)] // waited for in Drop
         let child = pulsekey(data_dir.path())
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .envs(env.iter().copied())
             .stdout(Stdio::from(stdout))
             .stderr(Stdio::from(stderr))
             .spawn()
@@ -61,6 +67,25 @@ impl ServeProcess {
     pub fn output(&self) -> String {
         let read = |name| std::fs::read_to_string(self.log_path(name)).unwrap_or_default();
         format!("{}{}", read("stdout.log"), read("stderr.log"))
+    }
+
+    /// Sends SIGTERM, as systemd or docker would, and waits for the exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "pulsekey did not exit within 30 s of SIGTERM: {}",
+            self.output()
+        );
     }
 
     pub fn stop(&mut self) {
