@@ -2,8 +2,9 @@
 //!
 //! An Ed25519 signature costs about 18 µs here, more than the rest of a heartbeat. Answers
 //! that become ready on one worker in the same turn of its event loop join one batch: the
-//! first schedules the signing task behind the requests already queued, so under load one
-//! signature covers many answers, and a lone heartbeat is signed at once without waiting.
+//! first schedules the signing task behind the requests already queued and those the next
+//! look at the sockets brings, so under load one signature covers many answers, and a lone
+//! heartbeat waits for nothing but that one look.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -43,6 +44,9 @@ impl BatchSigner {
         if first {
             let key = self.key.clone();
             actix_web::rt::spawn(async move {
+                // Tokio runs a yielded task after its next look at the sockets, so the
+                // requests that arrived meanwhile join this batch too.
+                tokio::task::yield_now().await;
                 let mut batch = WAITING.with(|waiting| std::mem::take(&mut *waiting.borrow_mut()));
                 while !batch.is_empty() {
                     let rest = batch.split_off(batch.len().min(MAX_BATCH));
