@@ -46,3 +46,23 @@ pub fn prune(conn: &mut DbConnection, before: PrimitiveDateTime) -> Result<usize
     )
     .execute(conn)?)
 }
+
+#[derive(QueryableByName)]
+struct DataVersion {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    data_version: i64,
+}
+
+/// SQLite's `PRAGMA data_version` for this connection: it changes whenever another
+/// connection, in any process, has committed since this one last asked, and answering it
+/// reads no pages. `None` on PostgreSQL, which has nothing like it.
+pub fn sqlite_data_version(conn: &mut DbConnection) -> Result<Option<i64>, DbError> {
+    match conn {
+        DbConnection::Sqlite(sqlite) => Ok(Some(
+            diesel::sql_query("PRAGMA data_version")
+                .get_result::<DataVersion>(sqlite)?
+                .data_version,
+        )),
+        DbConnection::Postgres(_) => Ok(None),
+    }
+}

@@ -55,7 +55,7 @@ pub struct Heartbeats {
     index: LicenseIndex,
     writer: Arc<HeartbeatWriter>,
     /// The catch-up connection, outside the pool so a busy pool never stalls heartbeats.
-    catch_up: tokio::sync::Mutex<Option<DbConnection>>,
+    catch_up: tokio::sync::Mutex<Option<CatchUp>>,
     rounds_started: AtomicU64,
     rounds_done: AtomicU64,
 }
@@ -64,7 +64,7 @@ impl Heartbeats {
     /// Fills the index from the database and starts the flusher.
     pub fn start(db: Db, flush_interval: Duration) -> Result<Arc<Self>, DbError> {
         let heartbeats = Arc::new(Self {
-            catch_up: tokio::sync::Mutex::new(Some(db.dedicated()?)),
+            catch_up: tokio::sync::Mutex::new(Some(CatchUp::new(db.dedicated()?))),
             db,
             index: LicenseIndex::default(),
             writer: Arc::default(),
@@ -168,21 +168,21 @@ impl Heartbeats {
             return Ok(());
         }
         let round = self.rounds_started.fetch_add(1, Ordering::SeqCst) + 1;
-        let conn = match slot.take() {
-            Some(conn) => conn,
-            None => self.db.dedicated()?,
+        let catch_up = match slot.take() {
+            Some(catch_up) => catch_up,
+            None => CatchUp::new(self.db.dedicated()?),
         };
         let applied = self.index.applied();
-        let (conn, changes) = match self.db.backend() {
-            // In-process and usually answered from cache: cheaper than a thread hop.
-            Backend::Sqlite => read_changes(conn, applied),
-            Backend::Postgres => actix_web::web::block(move || read_changes(conn, applied))
+        let (catch_up, changes) = match self.db.backend() {
+            // In-process and usually answered without reading a page: cheaper than a hop.
+            Backend::Sqlite => catch_up.read(applied),
+            Backend::Postgres => actix_web::web::block(move || catch_up.read(applied))
                 .await
                 .map_err(|_| DbError::Unavailable("the database worker pool is gone".into()))?,
         };
         // A connection that failed is dropped; the next round opens a new one.
         let changes = changes?;
-        *slot = Some(conn);
+        *slot = Some(catch_up);
         self.apply(applied, &changes);
         self.rounds_done.store(round, Ordering::SeqCst);
         Ok(())
@@ -211,29 +211,58 @@ impl Heartbeats {
     }
 }
 
+/// The catch-up connection and, on SQLite, the `data_version` it saw at its last read.
+struct CatchUp {
+    conn: DbConnection,
+    data_version: Option<i64>,
+}
+
+impl CatchUp {
+    fn new(conn: DbConnection) -> Self {
+        Self {
+            conn,
+            data_version: None,
+        }
+    }
+
+    /// Every change after `applied`. On SQLite, an unchanged `data_version` proves nobody
+    /// committed since the last read, so the log need not be read at all. It is taken
+    /// before the log, so a commit racing the read shows up at the next round.
+    fn read(
+        mut self,
+        applied: i64,
+    ) -> (Self, Result<Vec<license_changes::LicenseChange>, DbError>) {
+        let version = match license_changes::sqlite_data_version(&mut self.conn) {
+            Ok(version) => version,
+            Err(err) => return (self, Err(err)),
+        };
+        if version.is_some() && version == self.data_version {
+            return (self, Ok(Vec::new()));
+        }
+        let changes = read_changes(&mut self.conn, applied);
+        if changes.is_ok() {
+            self.data_version = version;
+        }
+        (self, changes)
+    }
+}
+
 /// Reads every change after `applied`, page by page.
 fn read_changes(
-    mut conn: DbConnection,
+    conn: &mut DbConnection,
     applied: i64,
-) -> (
-    DbConnection,
-    Result<Vec<license_changes::LicenseChange>, DbError>,
-) {
+) -> Result<Vec<license_changes::LicenseChange>, DbError> {
     let mut all = Vec::new();
     let mut after = applied;
     loop {
-        match license_changes::since(&mut conn, after, CATCH_UP_PAGE) {
-            Ok(page) => {
-                let full = page.len() as i64 == CATCH_UP_PAGE;
-                if let Some(last) = page.last() {
-                    after = last.rev;
-                }
-                all.extend(page);
-                if !full {
-                    return (conn, Ok(all));
-                }
-            }
-            Err(err) => return (conn, Err(err)),
+        let page = license_changes::since(conn, after, CATCH_UP_PAGE)?;
+        let full = page.len() as i64 == CATCH_UP_PAGE;
+        if let Some(last) = page.last() {
+            after = last.rev;
+        }
+        all.extend(page);
+        if !full {
+            return Ok(all);
         }
     }
 }
