@@ -134,7 +134,7 @@ impl LicenseIndex {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub fn licenses(&self) -> usize {
         self.shards
             .iter()
             .map(|shard| shard.read().unwrap_or_else(|p| p.into_inner()).len())
@@ -194,9 +194,9 @@ mod tests {
             bytes[0] = n.wrapping_mul(7);
             assert!(index.insert_if_current(KeyHash(bytes), license(i64::from(n)), 0));
         }
-        assert_eq!(index.len(), 256);
+        assert_eq!(index.licenses(), 256);
         index.reset(9);
-        assert_eq!(index.len(), 0);
+        assert_eq!(index.licenses(), 0);
         assert_eq!(index.applied(), 9);
     }
 }

@@ -109,7 +109,7 @@ impl Heartbeats {
             }
         }
         tracing::info!(
-            licenses = self.index.len(),
+            licenses = self.index.licenses(),
             millis = started.elapsed().as_millis() as u64,
             "license index filled"
         );
@@ -203,11 +203,6 @@ impl Heartbeats {
             }
             Some(_) => self.index.apply(changes),
         }
-    }
-
-    /// Licenses held in memory.
-    pub fn indexed(&self) -> usize {
-        self.index.len()
     }
 }
 
