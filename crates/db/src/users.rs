@@ -8,7 +8,7 @@ use crate::{DbConnection, DbError};
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
     pub id: i64,
@@ -110,6 +110,14 @@ pub fn count_other_enabled_admins(conn: &mut DbConnection, except: i64) -> Resul
 }
 
 pub fn list(conn: &mut DbConnection, query: &UserQuery) -> Result<Vec<UserRow>, DbError> {
+    let search = query.search.as_deref().filter(|s| !s.is_empty());
+    // Three characters make a trigram: shorter searches match so much that the scan
+    // below stops early anyway.
+    if let (DbConnection::Sqlite(sqlite), Some(search)) = (&mut *conn, search)
+        && search.chars().count() >= 3
+    {
+        return list_by_trigrams(sqlite, query, search);
+    }
     let mut select = users::table.select(UserRow::as_select()).into_boxed();
     if let Some(role) = &query.role {
         select = select.filter(users::role.eq(role.clone()));
@@ -130,6 +138,40 @@ pub fn list(conn: &mut DbConnection, query: &UserQuery) -> Result<Vec<UserRow>, 
         .order(users::id.desc())
         .limit(query.limit)
         .load(conn)?)
+}
+
+/// SQLite's search through the `users_search` trigram index (see its migration), newest
+/// first: the index yields ids in descending order, so a page stops after `limit` matches.
+/// PostgreSQL needs no special query: its trigram indexes serve the `LIKE` above.
+fn list_by_trigrams(
+    conn: &mut diesel::SqliteConnection,
+    query: &UserQuery,
+    search: &str,
+) -> Result<Vec<UserRow>, DbError> {
+    use diesel::sql_types::{BigInt, Text};
+    let mut sql = String::from(
+        "SELECT users.* FROM users_search JOIN users ON users.id = users_search.rowid \
+         WHERE users_search MATCH ?",
+    );
+    if query.role.is_some() {
+        sql.push_str(" AND users.role = ?");
+    }
+    if query.before_id.is_some() {
+        sql.push_str(" AND users_search.rowid < ?");
+    }
+    sql.push_str(" ORDER BY users_search.rowid DESC LIMIT ?");
+    // One quoted phrase: its trigrams in a row, i.e. the substring, whatever it contains.
+    let phrase = format!("\"{}\"", search.replace('"', "\"\""));
+    let mut select = diesel::sql_query(sql)
+        .into_boxed::<diesel::sqlite::Sqlite>()
+        .bind::<Text, _>(phrase);
+    if let Some(role) = &query.role {
+        select = select.bind::<Text, _>(role.clone());
+    }
+    if let Some(before) = query.before_id {
+        select = select.bind::<BigInt, _>(before);
+    }
+    Ok(select.bind::<BigInt, _>(query.limit).load(conn)?)
 }
 
 fn escape_like(s: &str) -> String {
