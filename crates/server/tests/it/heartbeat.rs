@@ -100,6 +100,44 @@ both_backends! {
         }
     }
 
+    // Each node keeps its own license index; a change made through one must decide the
+    // next heartbeat another node answers, with no delay to wait out.
+    async fn a_change_on_one_node_decides_the_next_heartbeat_on_another(app) {
+        let node_b = app.another_node().await;
+        let admin = app.admin_token().await;
+        let acme = app.create_user("acme", Role::Customer).await;
+        let server = app.create_server(&admin, acme.id, "acme-prod").await;
+        let key = app.reveal(&admin, server).await;
+        let on_b = |key: String| {
+            let url = format!("{}/heartbeat", node_b.url);
+            let client = app.client.clone();
+            async move {
+                let r = client.post(url).bearer_auth(key).json(&json!({ "version": "3.0" })).send().await.unwrap();
+                let code = r.status().as_u16();
+                let body: serde_json::Value = r.json().await.unwrap();
+                (code, body["status"].as_str().map(str::to_owned))
+            }
+        };
+        assert_eq!(on_b(key.clone()).await, (200, Some("ACTIVE".into())));
+
+        let r = app.post(&format!("/api/v1/servers/{server}/license/regenerate"), &admin, json!({})).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(on_b(key.clone()).await.0, 401);
+        let new_key = app.reveal(&admin, server).await;
+        assert_eq!(on_b(new_key.clone()).await, (200, Some("ACTIVE".into())));
+
+        let r = app.post(&format!("/api/v1/servers/{server}/license/revoke"), &admin, json!({ "graceDays": 2 })).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(on_b(new_key.clone()).await, (200, Some("GRACE".into())));
+        let r = app.post(&format!("/api/v1/servers/{server}/license/reinstate"), &admin, json!({})).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(on_b(new_key.clone()).await, (200, Some("ACTIVE".into())));
+
+        // What node B recorded reaches the card node A serves.
+        let card = app.card_after_flush(&admin, server).await;
+        assert_eq!(card.installed_version.as_deref(), Some("3.0"));
+    }
+
     // The verdict inputs are held in memory; an operator's SQL must still decide the very
     // next heartbeat, the way the seed's ops guide edits grace_expires_at by hand.
     async fn hand_edits_in_the_database_decide_the_next_heartbeat(app) {

@@ -15,6 +15,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: Db,
     pub data_dir: tempfile::TempDir,
+    database_url: String,
+    heartbeat_interval_secs: u64,
     server: actix_web::dev::ServerHandle,
     // Dropped after the server stops (fields drop in order).
     _pg: Option<TempPgDatabase>,
@@ -86,55 +88,93 @@ impl TestAppBuilder {
                 .display()
                 .to_string(),
         };
-        let db = tokio::task::spawn_blocking(move || Db::open(&database_url, 8))
+        let url = database_url.clone();
+        let db = tokio::task::spawn_blocking(move || Db::open(&url, 8))
             .await
             .unwrap()
             .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = Config {
-            bind: addr,
-            data_dir: data_dir.path().to_owned(),
-            database_url: String::new(),
-            public_url: format!("http://{addr}"),
-            grace_days: 5,
-            heartbeat_interval_secs: self.heartbeat_interval_secs,
-            // Short, so tests that read bookkeeping back wait little.
-            heartbeat_flush: std::time::Duration::from_millis(50),
-            trusted_proxies: Vec::new(),
-            secure_cookies: false,
-        };
-        let secrets = Secrets::load(
-            data_dir.path(),
-            no_secret("PULSEKEY_JWT_SECRET"),
-            no_secret("PULSEKEY_DATA_KEY"),
-            no_secret("PULSEKEY_SIGNING_KEY"),
-        )
-        .unwrap();
-        let state = AppState::new(db.clone(), config, secrets).unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let system = actix_web::rt::System::new();
-            let server =
-                actix_web::HttpServer::new(move || pulsekey_server::app::app(state.clone().into()))
-                    .workers(2)
-                    .listen(listener)
-                    .unwrap()
-                    .disable_signals()
-                    .run();
-            let _ = tx.send(server.handle());
-            let _ = system.block_on(server);
-        });
-        let server = rx.recv().unwrap();
+        let (url, server) = start_node(db.clone(), data_dir.path(), self.heartbeat_interval_secs);
         TestApp {
-            url: format!("http://{addr}"),
+            url,
             client: reqwest::Client::new(),
             db,
             data_dir,
+            database_url,
+            heartbeat_interval_secs: self.heartbeat_interval_secs,
             server,
             _pg: pg,
         }
     }
+}
+
+/// A second `pulsekey serve` on the same database and secrets, as in a multi-node setup.
+#[allow(dead_code)]
+pub struct TestNode {
+    pub url: String,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        drop(self.server.stop(false));
+    }
+}
+
+#[allow(dead_code)]
+impl TestApp {
+    pub async fn another_node(&self) -> TestNode {
+        let url = self.database_url.clone();
+        let db = tokio::task::spawn_blocking(move || Db::open(&url, 8))
+            .await
+            .unwrap()
+            .unwrap();
+        let (url, server) = start_node(db, self.data_dir.path(), self.heartbeat_interval_secs);
+        TestNode { url, server }
+    }
+}
+
+/// Serves the app on a free port from a thread of its own.
+fn start_node(
+    db: Db,
+    data_dir: &std::path::Path,
+    heartbeat_interval_secs: u64,
+) -> (String, actix_web::dev::ServerHandle) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = Config {
+        bind: addr,
+        data_dir: data_dir.to_owned(),
+        database_url: String::new(),
+        public_url: format!("http://{addr}"),
+        grace_days: 5,
+        heartbeat_interval_secs,
+        // Short, so tests that read bookkeeping back wait little.
+        heartbeat_flush: std::time::Duration::from_millis(50),
+        trusted_proxies: Vec::new(),
+        secure_cookies: false,
+    };
+    let secrets = Secrets::load(
+        data_dir,
+        no_secret("PULSEKEY_JWT_SECRET"),
+        no_secret("PULSEKEY_DATA_KEY"),
+        no_secret("PULSEKEY_SIGNING_KEY"),
+    )
+    .unwrap();
+    let state = AppState::new(db, config, secrets).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let system = actix_web::rt::System::new();
+        let server =
+            actix_web::HttpServer::new(move || pulsekey_server::app::app(state.clone().into()))
+                .workers(2)
+                .listen(listener)
+                .unwrap()
+                .disable_signals()
+                .run();
+        let _ = tx.send(server.handle());
+        let _ = system.block_on(server);
+    });
+    (format!("http://{addr}"), rx.recv().unwrap())
 }
 
 impl Drop for TestApp {
