@@ -138,6 +138,46 @@ both_backends! {
         assert_eq!(card.installed_version.as_deref(), Some("3.0"));
     }
 
+    // Heartbeats racing a regenerate: none sent after the regenerate answered may pass.
+    async fn no_heartbeat_sent_after_a_regenerate_answered_passes_with_the_old_key(app) {
+        let admin = app.admin_token().await;
+        let acme = app.create_user("acme", Role::Customer).await;
+        let server = app.create_server(&admin, acme.id, "acme-prod").await;
+        let key = app.reveal(&admin, server).await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let senders: Vec<_> = (0..8).map(|_| {
+            let (client, url, key, stop) = (app.client.clone(), app.at("/heartbeat"), key.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let sent = std::time::Instant::now();
+                    let r = client.post(&url).bearer_auth(&key).json(&json!({ "version": "1" })).send().await.unwrap();
+                    seen.push((sent, r.status().as_u16()));
+                }
+                seen
+            })
+        }).collect();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let r = app.post(&format!("/api/v1/servers/{server}/license/regenerate"), &admin, json!({})).await;
+        assert_eq!(r.status(), 200);
+        let answered = std::time::Instant::now();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut before = 0;
+        let mut after = 0;
+        for sender in senders {
+            for (sent, status) in sender.await.unwrap() {
+                if sent > answered {
+                    assert_eq!(status, 401, "a heartbeat sent after the regenerate answered passed");
+                    after += 1;
+                } else if status == 200 {
+                    before += 1;
+                }
+            }
+        }
+        assert!(before > 0 && after > 0, "the race did not happen: {before} before, {after} after");
+    }
+
     // The verdict inputs are held in memory; an operator's SQL must still decide the very
     // next heartbeat, the way the seed's ops guide edits grace_expires_at by hand.
     async fn hand_edits_in_the_database_decide_the_next_heartbeat(app) {
