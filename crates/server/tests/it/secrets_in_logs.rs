@@ -7,7 +7,7 @@ use std::process::Stdio;
 use pulsekey_types::{InstallConfig, LoginResponse, RevealResponse};
 use serde_json::json;
 
-use crate::util::serve::{ServeProcess, pulsekey};
+use crate::util::serve::{ServeProcess, pulsekey, seed};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_start_creates_an_admin_whose_password_is_shown_once_on_stdout_only() {
@@ -75,26 +75,12 @@ async fn no_secret_reaches_the_output_of_a_whole_lifecycle() {
     let mut cli_output = String::from_utf8_lossy(&created.stdout).to_string()
         + &String::from_utf8_lossy(&created.stderr);
 
-    let keys_file = data_dir.path().join("keys.txt");
-    let seeded = pulsekey(data_dir.path())
-        .args(["dev", "seed", "--customers", "3", "--keys-out"])
-        .arg(&keys_file)
-        .output()
-        .unwrap();
-    assert!(
-        seeded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
+    let (seeded, mut keys) = seed(data_dir.path(), 3);
     let seed_stdout = String::from_utf8_lossy(&seeded.stdout).to_string();
     let customer_password = seed_stdout.rsplit(": ").next().unwrap().trim().to_owned();
     cli_output += &String::from_utf8_lossy(&seeded.stderr);
-    let mut keys: Vec<String> = std::fs::read_to_string(&keys_file)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
     assert_eq!(keys.len(), 3);
+    let keys_file = data_dir.path().join("keys.txt");
     let again = pulsekey(data_dir.path())
         .args(["dev", "seed", "--customers", "1", "--keys-out"])
         .arg(&keys_file)

@@ -1,26 +1,11 @@
 //! Heartbeat bookkeeping waits in memory between flushes; stopping must not lose it.
 
-use crate::util::serve::{ServeProcess, pulsekey};
+use crate::util::serve::{ServeProcess, seed};
 
 #[tokio::test]
 async fn sigterm_writes_the_heartbeats_still_waiting_in_memory() {
     let data_dir = tempfile::tempdir().unwrap();
-    let keys_file = data_dir.path().join("keys.txt");
-    let seeded = pulsekey(data_dir.path())
-        .args(["dev", "seed", "--customers", "20", "--keys-out"])
-        .arg(&keys_file)
-        .output()
-        .unwrap();
-    assert!(
-        seeded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
-    let keys: Vec<String> = std::fs::read_to_string(&keys_file)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let (_, keys) = seed(data_dir.path(), 20);
 
     // A flush interval far longer than the test: only the shutdown flush can write these.
     let mut server =

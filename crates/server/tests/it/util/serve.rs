@@ -19,6 +19,34 @@ pub fn pulsekey(data_dir: &Path) -> Command {
     command
 }
 
+/// `pulsekey dev seed --customers N --keys-out DATA_DIR/keys.txt`: the command's output and
+/// the keys it wrote.
+pub fn seed(data_dir: &Path, customers: u32) -> (std::process::Output, Vec<String>) {
+    let keys_file = data_dir.join("keys.txt");
+    let seeded = pulsekey(data_dir)
+        .args([
+            "dev",
+            "seed",
+            "--customers",
+            &customers.to_string(),
+            "--keys-out",
+        ])
+        .arg(&keys_file)
+        .output()
+        .unwrap();
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    let keys = std::fs::read_to_string(&keys_file)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    (seeded, keys)
+}
+
 impl ServeProcess {
     /// Starts on a free port with `data_dir`; stdout and stderr go to files in it.
     pub async fn start(data_dir: tempfile::TempDir) -> Self {
