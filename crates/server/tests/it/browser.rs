@@ -15,14 +15,6 @@ async fn the_web_app_shows_the_version_read_from_the_api() {
     browser.close().await;
 }
 
-fn admin_password(server: &ServeProcess) -> String {
-    std::fs::read_to_string(server.log_path("stdout.log"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("password: ").map(str::to_owned))
-        .unwrap()
-}
-
 async fn sign_in(browser: &Browser, url: &str, username: &str, password: &str) {
     browser.client.goto(&format!("{url}/login")).await.unwrap();
     browser.type_into("login-username", username).await;
@@ -39,7 +31,7 @@ async fn sign_out(browser: &Browser) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_and_customer_walk_through_the_seed_page() {
     let server = ServeProcess::start(tempfile::tempdir().unwrap()).await;
-    let password = admin_password(&server);
+    let password = server.first_admin_password();
     let api = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", server.url);
     let admin: pulsekey_types::LoginResponse = api
@@ -217,7 +209,7 @@ async fn admin_and_customer_walk_through_the_seed_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ended_session_returns_to_login_with_a_message() {
     let server = ServeProcess::start(tempfile::tempdir().unwrap()).await;
-    let password = admin_password(&server);
+    let password = server.first_admin_password();
     let browser = Browser::start().await;
     browser
         .client

@@ -10,6 +10,7 @@ mod accounts;
 mod authz;
 mod browser;
 mod cli;
+mod crash;
 mod health;
 mod heartbeat;
 mod licenses;

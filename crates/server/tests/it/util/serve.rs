@@ -87,6 +87,31 @@ impl ServeProcess {
         panic!("pulsekey serve did not become ready: {}", process.output());
     }
 
+    /// The password of the `admin` the first start created, as printed on stdout.
+    pub fn first_admin_password(&self) -> String {
+        std::fs::read_to_string(self.log_path("stdout.log"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("password: ").map(str::to_owned))
+            .unwrap()
+    }
+
+    /// Signs in through the API and returns the bearer token.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/login", self.url))
+            .json(&serde_json::json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response
+            .json::<pulsekey_types::LoginResponse>()
+            .await
+            .unwrap()
+            .token
+    }
+
     pub fn log_path(&self, name: &str) -> PathBuf {
         self.data_dir.path().join(name)
     }
