@@ -216,4 +216,42 @@ both_backends! {
         let entries: Vec<pulsekey_types::AuditEntry> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(entries.len(), 4);
     }
+
+    // Two admins racing revoke and reinstate: every answered action has its entry, the
+    // rest were refused with 409 and left no trace, and the state is the last entry's.
+    async fn racing_admins_end_in_the_state_of_the_last_audit_entry(app) {
+        let first = app.admin_token().await;
+        let other = app.create_user("other-admin", Role::Admin).await;
+        let second = app.login(&other).await;
+        let customer = app.create_user("acme", Role::Customer).await;
+        let server = app.create_server(&first, customer.id, "acme-prod").await;
+        let requests = (0..40).map(|n| {
+            let token = if n % 2 == 0 { first.clone() } else { second.clone() };
+            let action = if n % 4 < 2 { "revoke" } else { "reinstate" };
+            let request = app.client
+                .post(app.at(&format!("/api/v1/servers/{server}/license/{action}")))
+                .bearer_auth(token)
+                .json(&json!({}));
+            async move { request.send().await.unwrap().status().as_u16() }
+        });
+        let statuses = futures_util::future::join_all(requests).await;
+        assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "{statuses:?}");
+        let succeeded = statuses.iter().filter(|s| **s == 200).count();
+        let entries: Vec<String> = app.audit(&first, &format!("target={server}&limit=100")).await
+            .into_iter()
+            .map(|e| e.action)
+            .filter(|a| a == "server.license.revoke" || a == "server.license.reinstate")
+            .collect();
+        assert_eq!(entries.len(), succeeded);
+        // Newest first: they alternate, as only revoke-then-reinstate can both succeed.
+        for pair in entries.windows(2) {
+            assert_ne!(pair[0], pair[1], "{entries:?}");
+        }
+        let card: LicenseView = app.get(&format!("/api/v1/servers/{server}/license"), &first).await.json().await.unwrap();
+        let expected = match entries.first().map(String::as_str) {
+            Some("server.license.revoke") => LicenseStatus::Grace,
+            _ => LicenseStatus::Active,
+        };
+        assert_eq!(card.status, expected, "{entries:?}");
+    }
 }
