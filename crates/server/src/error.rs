@@ -28,6 +28,11 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{method} is not allowed here; this path answers {}", allowed.join(", "))]
+    MethodNotAllowed {
+        method: String,
+        allowed: Vec<&'static str>,
+    },
     #[error(transparent)]
     Domain(DomainError),
     #[error("too many attempts; retry after {retry_after_secs} s")]
@@ -50,6 +55,7 @@ impl ApiError {
             Self::InvalidLicenseKey => ErrorCode::InvalidToken,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
+            Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Self::Domain(err) => match err {
                 DomainError::NotFound(_) => ErrorCode::NotFound,
                 DomainError::Validation(_) => ErrorCode::ValidationFailed,
@@ -91,6 +97,7 @@ impl ResponseError for ApiError {
             ErrorCode::Unauthorized | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::UsernameTaken
             | ErrorCode::LicenseNotActive
             | ErrorCode::LicenseNotInGrace => StatusCode::CONFLICT,
@@ -118,6 +125,9 @@ impl ResponseError for ApiError {
             Self::Unauthorized => {
                 response
                     .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            Self::MethodNotAllowed { allowed, .. } => {
+                response.insert_header((header::ALLOW, allowed.join(", ")));
             }
             Self::TooManyRequests { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 mod handlers;
 pub mod heartbeats;
+mod known_routes;
 pub mod net;
 pub mod openapi;
 pub mod secrets;

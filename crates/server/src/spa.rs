@@ -38,12 +38,19 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// The app's fallback route: unknown API paths are JSON 404s, the rest is the SPA.
+/// The app's fallback route: a known API path with another method is a 405, unknown API
+/// paths are JSON 404s, the rest is the SPA.
 pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let path = req.path();
     let is_api = path == "/api" || path.starts_with("/api/") || path.starts_with("/api-docs");
     let is_read = req.method() == actix_web::http::Method::GET
         || req.method() == actix_web::http::Method::HEAD;
+    if let Some(allowed) = crate::known_routes::KnownRoutes::get().allowed(path) {
+        return Err(ApiError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allowed: allowed.iter().map(|m| m.as_str()).collect(),
+        });
+    }
     if is_api || !is_read {
         return Err(ApiError::NotFound(format!(
             "no route for {} {}",

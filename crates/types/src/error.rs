@@ -32,6 +32,8 @@ pub enum ErrorCode {
     Forbidden,
     /// No such resource (or not one the caller may see).
     NotFound,
+    /// The path exists but not with this method; see `Allow`.
+    MethodNotAllowed,
     /// The username is already taken.
     UsernameTaken,
     /// Revoke applies only to an ACTIVE license.
@@ -60,6 +62,7 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::UsernameTaken => "username_taken",
             Self::LicenseNotActive => "license_not_active",
             Self::LicenseNotInGrace => "license_not_in_grace",
@@ -92,6 +95,7 @@ mod tests {
             ErrorCode::InvalidToken,
             ErrorCode::Forbidden,
             ErrorCode::NotFound,
+            ErrorCode::MethodNotAllowed,
             ErrorCode::UsernameTaken,
             ErrorCode::LicenseNotActive,
             ErrorCode::LicenseNotInGrace,

@@ -25,6 +25,23 @@ both_backends! {
         }
     }
 
+    async fn a_known_path_with_another_method_is_a_405_naming_the_allowed_ones(app) {
+        for (method, path, allow) in [
+            (reqwest::Method::GET, "/heartbeat", "POST"),
+            (reqwest::Method::DELETE, "/api/v1/users/3", "GET, PATCH"),
+            (reqwest::Method::PUT, "/api/v1/servers/1/license/revoke", "POST"),
+            (reqwest::Method::OPTIONS, "/api/v1/auth/login", "POST"),
+        ] {
+            let response = app.client.request(method.clone(), app.at(path)).send().await.unwrap();
+            assert_eq!(response.status(), 405, "{method} {path}");
+            assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+            // No CORS grant, not even to a preflight: the API is same-origin only.
+            assert!(response.headers().get("access-control-allow-origin").is_none());
+            let body: ErrorBody = response.json().await.unwrap();
+            assert_eq!(body.error, ErrorCode::MethodNotAllowed);
+        }
+    }
+
     async fn other_paths_serve_the_web_app_for_client_side_routing(app) {
         for path in ["/", "/login", "/admin/users/42"] {
             let response = app.client.get(app.at(path)).send().await.unwrap();
