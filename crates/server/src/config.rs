@@ -49,6 +49,15 @@ pub struct ServeArgs {
     #[arg(long, env = "PULSEKEY_HEARTBEAT_FLUSH_MS", default_value_t = 1000)]
     pub heartbeat_flush_ms: u64,
 
+    /// Refused heartbeats (unknown or malformed keys) one address may send a minute before
+    /// all its heartbeats get 429 until the minute is over; 0 turns the limit off.
+    #[arg(
+        long,
+        env = "PULSEKEY_HEARTBEAT_FAILURES_PER_MINUTE",
+        default_value_t = 60
+    )]
+    pub heartbeat_failures_per_minute: u32,
+
     /// Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed.
     #[arg(long, env = "PULSEKEY_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
@@ -78,6 +87,8 @@ pub struct Config {
     pub grace_days: i64,
     pub heartbeat_interval_secs: u64,
     pub heartbeat_flush: std::time::Duration,
+    /// 0: no limit.
+    pub heartbeat_failures_per_minute: u32,
     pub trusted_proxies: Vec<IpAddr>,
     /// Whether the session cookie must travel over HTTPS only.
     pub secure_cookies: bool,
@@ -144,6 +155,7 @@ impl Config {
             grace_days: args.grace_days,
             heartbeat_interval_secs: args.heartbeat_interval_secs,
             heartbeat_flush: std::time::Duration::from_millis(args.heartbeat_flush_ms),
+            heartbeat_failures_per_minute: args.heartbeat_failures_per_minute,
             trusted_proxies,
         })
     }

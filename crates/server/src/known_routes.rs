@@ -55,7 +55,10 @@ mod tests {
     #[test]
     fn paths_with_parameters_and_their_methods_are_known() {
         let routes = KnownRoutes::get();
-        assert_eq!(routes.allowed("/heartbeat"), Some([Method::POST].as_slice()));
+        assert_eq!(
+            routes.allowed("/heartbeat"),
+            Some([Method::POST].as_slice())
+        );
         assert_eq!(
             routes.allowed("/api/v1/users/17"),
             Some([Method::GET, Method::PATCH].as_slice())

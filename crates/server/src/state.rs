@@ -21,6 +21,8 @@ pub struct AppState {
     /// Failed sign-ins per account and per client address.
     pub login_by_account: Throttle,
     pub login_by_address: Throttle,
+    /// Refused heartbeats per client address.
+    pub heartbeat_failures: Throttle,
 }
 
 pub type SharedState = web::Data<AppState>;
@@ -29,6 +31,10 @@ impl AppState {
     /// Fills the license index and starts the heartbeat flusher.
     pub fn new(db: Db, config: Config, secrets: Secrets) -> Result<Arc<Self>, DbError> {
         let heartbeats = Heartbeats::start(db.clone(), config.heartbeat_flush)?;
+        let heartbeat_failures = match config.heartbeat_failures_per_minute {
+            0 => u32::MAX,
+            limit => limit,
+        };
         Ok(Arc::new(Self {
             db,
             heartbeats,
@@ -37,6 +43,7 @@ impl AppState {
             secrets,
             login_by_account: Throttle::new(5, Duration::from_secs(15 * 60)),
             login_by_address: Throttle::new(20, Duration::from_secs(15 * 60)),
+            heartbeat_failures: Throttle::new(heartbeat_failures, Duration::from_secs(60)),
         }))
     }
 

@@ -81,6 +81,8 @@ fn validate(request: &HeartbeatRequest) -> Result<(), ApiError> {
             )),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "This address sent too many refused heartbeats this minute (PULSEKEY_HEARTBEAT_FAILURES_PER_MINUTE)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "seconds until the minute is over"))),
     ),
 )]
 #[post("/heartbeat")]
@@ -90,7 +92,15 @@ pub async fn heartbeat(
     body: super::Body,
 ) -> Result<HttpResponse, ApiError> {
     let nonce = nonce(&req)?;
-    match verdict(&state, &req, &body.0).await {
+    let address = crate::net::client_ip(&req, &state.config.trusted_proxies);
+    // Every heartbeat from an address that ran out of refusals waits, valid keys included:
+    // otherwise a guessed key would still stand out with its 200.
+    let address_key = address.map(|ip| ip.to_string()).unwrap_or_default();
+    state
+        .heartbeat_failures
+        .check(&address_key)
+        .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
+    match verdict(&state, &req, address, &body.0).await {
         Ok(response) => {
             let body =
                 serde_json::to_vec(&response).map_err(|err| ApiError::Internal(err.to_string()))?;
@@ -99,6 +109,7 @@ pub async fn heartbeat(
         // Signed as well, so nobody between proxy and server can forge the "key refused"
         // that makes a proxy stop itself.
         Err(ApiError::InvalidLicenseKey) => {
+            state.heartbeat_failures.record_failure(&address_key);
             let refusal = ErrorBody {
                 error: ErrorCode::InvalidToken,
                 message: ApiError::InvalidLicenseKey.to_string(),
@@ -116,6 +127,7 @@ pub async fn heartbeat(
 async fn verdict(
     state: &SharedState,
     req: &HttpRequest,
+    address: Option<std::net::IpAddr>,
     body: &[u8],
 ) -> Result<HeartbeatResponse, ApiError> {
     let key = license_key(req)?;
@@ -132,7 +144,7 @@ async fn verdict(
         PendingHeartbeat {
             at: pulsekey_db::to_stored(now),
             version: request.version,
-            ip: crate::net::client_ip(req, &state.config.trusted_proxies),
+            ip: address,
         },
     );
     Ok(HeartbeatResponse {

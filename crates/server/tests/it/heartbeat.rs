@@ -226,3 +226,34 @@ fn verifies(public: &VerifyingKey, nonce: &str, body: &[u8], header: &str) -> bo
         )
         .is_ok()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_that_sends_too_many_refused_heartbeats_waits_a_minute() {
+    let app = crate::util::test_app::TestApp::builder()
+        .heartbeat_failures_per_minute(3)
+        .spawn(false)
+        .await;
+    let admin = app.admin_token().await;
+    let acme = app.create_user("acme", Role::Customer).await;
+    let server = app.create_server(&admin, acme.id, "acme-prod").await;
+    let key = app.reveal(&admin, server).await;
+    assert_eq!(app.heartbeat(&key).await.status(), 200);
+    for _ in 0..3 {
+        assert_eq!(app.heartbeat("pk_guess").await.status(), 401);
+    }
+    // Now the valid key waits too, so a lucky guess would not stand out.
+    for key in [key.as_str(), "pk_guess"] {
+        let r = app.heartbeat(key).await;
+        assert_eq!(r.status(), 429);
+        let retry: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+        assert_eq!(
+            r.json::<ErrorBody>().await.unwrap().error,
+            ErrorCode::TooManyRequests
+        );
+    }
+}

@@ -16,7 +16,7 @@ pub struct TestApp {
     pub db: Db,
     pub data_dir: tempfile::TempDir,
     database_url: String,
-    heartbeat_interval_secs: u64,
+    options: TestAppBuilder,
     server: actix_web::dev::ServerHandle,
     // Dropped after the server stops (fields drop in order).
     _pg: Option<TempPgDatabase>,
@@ -52,6 +52,8 @@ impl TestApp {
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {
             heartbeat_interval_secs: 60,
+            // Off: tests send refused heartbeats in bulk; one test turns it on.
+            heartbeat_failures_per_minute: 0,
         }
     }
 
@@ -60,14 +62,22 @@ impl TestApp {
     }
 }
 
+#[derive(Clone)]
 pub struct TestAppBuilder {
     heartbeat_interval_secs: u64,
+    heartbeat_failures_per_minute: u32,
 }
 
 impl TestAppBuilder {
     #[allow(dead_code)]
     pub fn heartbeat_interval_secs(mut self, secs: u64) -> Self {
         self.heartbeat_interval_secs = secs;
+        self
+    }
+
+    #[allow(dead_code)]
+    pub fn heartbeat_failures_per_minute(mut self, limit: u32) -> Self {
+        self.heartbeat_failures_per_minute = limit;
         self
     }
 
@@ -93,14 +103,14 @@ impl TestAppBuilder {
             .await
             .unwrap()
             .unwrap();
-        let (url, server) = start_node(db.clone(), data_dir.path(), self.heartbeat_interval_secs);
+        let (url, server) = start_node(db.clone(), data_dir.path(), &self);
         TestApp {
             url,
             client: reqwest::Client::new(),
             db,
             data_dir,
             database_url,
-            heartbeat_interval_secs: self.heartbeat_interval_secs,
+            options: self,
             server,
             _pg: pg,
         }
@@ -128,7 +138,7 @@ impl TestApp {
             .await
             .unwrap()
             .unwrap();
-        let (url, server) = start_node(db, self.data_dir.path(), self.heartbeat_interval_secs);
+        let (url, server) = start_node(db, self.data_dir.path(), &self.options);
         TestNode { url, server }
     }
 }
@@ -137,7 +147,7 @@ impl TestApp {
 fn start_node(
     db: Db,
     data_dir: &std::path::Path,
-    heartbeat_interval_secs: u64,
+    options: &TestAppBuilder,
 ) -> (String, actix_web::dev::ServerHandle) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -147,9 +157,10 @@ fn start_node(
         database_url: String::new(),
         public_url: format!("http://{addr}"),
         grace_days: 5,
-        heartbeat_interval_secs,
+        heartbeat_interval_secs: options.heartbeat_interval_secs,
         // Short, so tests that read bookkeeping back wait little.
         heartbeat_flush: std::time::Duration::from_millis(50),
+        heartbeat_failures_per_minute: options.heartbeat_failures_per_minute,
         trusted_proxies: Vec::new(),
         secure_cookies: false,
     };
