@@ -49,6 +49,10 @@ both_backends! {
             let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
             assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval'"), "{csp}");
             assert!(!csp.contains("unsafe-inline"), "{csp}");
+            assert_eq!(response.headers()["x-frame-options"], "DENY");
+            assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+            assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+            assert!(response.headers().get("access-control-allow-origin").is_none());
             assert!(response.text().await.unwrap().contains("<title>pulsekey</title>"));
         }
     }
