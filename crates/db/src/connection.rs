@@ -159,6 +159,11 @@ impl Db {
     }
 
     /// Runs `f` in one transaction: it commits when `f` returns `Ok`, rolls back otherwise.
+    ///
+    /// On SQLite the transaction takes the write lock at BEGIN (`BEGIN IMMEDIATE`). A
+    /// deferred one that reads first and writes later cannot wait for another writer: if one
+    /// committed meanwhile, its snapshot is stale and SQLite fails it at once with "database
+    /// is locked", busy timeout or not. Taking the lock first makes it wait its turn.
     pub fn transaction<T, E>(
         &self,
         f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -166,8 +171,27 @@ impl Db {
     where
         E: From<DbError>,
     {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
         let mut pooled = self.conn()?;
         let conn: &mut DbConnection = &mut pooled;
+        if let DbConnection::Sqlite(sqlite) = conn {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+                .map_err(|err| E::from(DbError::from(err)))?;
+            let result = f(conn);
+            let DbConnection::Sqlite(sqlite) = conn else {
+                unreachable!("the connection is SQLite: matched above");
+            };
+            return match result {
+                Ok(value) => AnsiTransactionManager::commit_transaction(sqlite)
+                    .map(|()| value)
+                    .map_err(|err| E::from(DbError::from(err))),
+                Err(err) => {
+                    // The caller's error says more than a failed rollback would.
+                    let _ = AnsiTransactionManager::rollback_transaction(sqlite);
+                    Err(err)
+                }
+            };
+        }
         conn.transaction::<T, TxError<E>, _>(|tx| f(tx).map_err(TxError::Caller))
             .map_err(|err| match err {
                 TxError::Caller(err) => err,

@@ -254,4 +254,43 @@ both_backends! {
         };
         assert_eq!(card.status, expected, "{entries:?}");
     }
+
+    // Reads-then-writes (reveal reads the row, then appends its audit entry) racing other
+    // writers (more reveals, the heartbeat flusher, new users): none may fail with
+    // SQLite's "database is locked" or any other 5xx.
+    async fn concurrent_writers_all_succeed(app) {
+        let admin = app.admin_token().await;
+        let customer = app.create_user("acme", Role::Customer).await;
+        let server = app.create_server(&admin, customer.id, "acme-prod").await;
+        let key = app.reveal(&admin, server).await;
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+        let tasks: Vec<_> = (0..12).map(|n| {
+            let (client, base, admin, key) = (app.client.clone(), app.url.clone(), admin.clone(), key.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                let mut i = 0;
+                while std::time::Instant::now() < until {
+                    i += 1;
+                    let request = match n % 3 {
+                        0 => client.post(format!("{base}/api/v1/servers/{server}/license/reveal")).bearer_auth(&admin).json(&json!({})),
+                        1 => client.post(format!("{base}/heartbeat")).bearer_auth(&key).json(&json!({ "version": format!("{n}.{i}") })),
+                        _ => client.post(format!("{base}/api/v1/users")).bearer_auth(&admin).json(&json!({
+                            "username": format!("user-{n}-{i}"), "email": format!("u{n}-{i}@example.com"),
+                            "password": "long-enough-password", "role": "customer"
+                        })),
+                    };
+                    statuses.push(request.send().await.unwrap().status().as_u16());
+                }
+                statuses
+            })
+        }).collect();
+        let mut seen = 0;
+        for task in tasks {
+            for status in task.await.unwrap() {
+                assert!(status == 200 || status == 201, "a concurrent write answered {status}");
+                seen += 1;
+            }
+        }
+        assert!(seen > 50, "only {seen} requests ran");
+    }
 }
