@@ -58,6 +58,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .openapi(ApiDoc::openapi())
         .configure(routes)
         .split_for_parts();
+    let mut api = api;
+    crate::openapi::add_common_responses(&mut api);
     api
 }
 
@@ -72,7 +74,7 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let (app, api) = App::new()
+    let (app, mut api) = App::new()
         .app_data(state)
         .app_data(
             web::JsonConfig::default()
@@ -85,6 +87,7 @@ pub fn app(
         .openapi(ApiDoc::openapi())
         .configure(routes)
         .split_for_parts();
+    crate::openapi::add_common_responses(&mut api);
     app.service(SwaggerUi::new("/api-docs/{_:.*}").url("/api-docs/openapi.json", api))
         .default_service(web::to(crate::spa::fallback))
 }

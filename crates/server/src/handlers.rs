@@ -88,12 +88,13 @@ pub fn parse_json<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result
         .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))
 }
 
-/// An optional JSON body: empty means `None`; anything else must be valid JSON.
+/// An optional JSON body: empty (or a JSON `null`) means `None`; anything else must be a
+/// JSON object.
 pub fn optional_json<T: DeserializeOwned>(
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<Option<T>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if body.trim_ascii() == b"null" || body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     parse_json(req, body).map(Some)

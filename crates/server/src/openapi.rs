@@ -67,3 +67,51 @@ impl Modify for SecuritySchemes {
 pub fn yaml() -> String {
     crate::app::openapi().to_yaml().unwrap_or_default()
 }
+
+/// Documents the errors every route can answer, whatever its handler says: 400 for a
+/// malformed path, query or body, 413 and 415 for a body too large or not JSON. Added
+/// here once instead of on each of two dozen handlers, so no route can forget them.
+pub fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in api.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let has_input = operation.parameters.as_ref().is_some_and(|p| !p.is_empty())
+                || operation.request_body.is_some();
+            let takes_body = operation.request_body.is_some();
+            let responses = &mut operation.responses.responses;
+            if has_input {
+                responses
+                    .entry("400".into())
+                    .or_insert_with(|| error("Malformed path, query or body").into());
+            }
+            if takes_body {
+                responses
+                    .entry("413".into())
+                    .or_insert_with(|| error("Body too large").into());
+                responses
+                    .entry("415".into())
+                    .or_insert_with(|| error("Body is not JSON").into());
+            }
+        }
+    }
+}

@@ -27,7 +27,15 @@ pub struct ServerList {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", schema(example = json!({"ownerId": 7, "name": "acme-prod"})))]
 pub struct CreateServerRequest {
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub owner_id: i64,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 100,
+            pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+        )
+    )]
     pub name: String,
 }
 

@@ -38,6 +38,7 @@ impl Scope {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", schema(example = json!({"name": "billing-sync", "scopes": ["read", "licenses:write"], "expiresAt": "2027-01-01T00:00:00Z"})))]
 pub struct CreateTokenRequest {
+    #[cfg_attr(feature = "openapi", schema(max_length = 100, pattern = "\\S"))]
     pub name: String,
     pub scopes: Vec<Scope>,
     #[serde(

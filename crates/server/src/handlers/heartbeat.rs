@@ -66,7 +66,7 @@ fn validate(request: &HeartbeatRequest) -> Result<(), ApiError> {
     operation_id = "heartbeat",
     request_body = HeartbeatRequest,
     params(
-        ("X-Pulsekey-Nonce" = Option<String>, Header, description = "1–128 visible ASCII characters, echoed into the signed bytes"),
+        ("X-Pulsekey-Nonce" = Option<String>, Header, description = "1–128 visible ASCII characters, echoed into the signed bytes", pattern = "^[!-~]{1,128}$"),
     ),
     security(("license_key" = [])),
     responses(
