@@ -54,6 +54,34 @@ impl FromRequest for Body {
     }
 }
 
+/// A JSON object body as `T`: 415 unless it is JSON, 400 unless it is an object (serde alone
+/// would also read a struct from an array), 413 past the size limit.
+pub struct JsonObject<T>(pub T);
+
+impl<T> JsonObject<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for JsonObject<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonObject<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = Body::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move { parse_json(&req, &body.await?.0).map(JsonObject) })
+    }
+}
+
 /// 415 unless the request says its body is JSON.
 pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
     let content_type = req

@@ -116,7 +116,7 @@ pub struct CreateUserRequest {
         )
     )]
     pub email: String,
-    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 256))]
+    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 1024))]
     pub password: String,
     pub role: Role,
 }
@@ -157,7 +157,7 @@ pub struct UpdateUserRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 256))]
+    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 1024))]
     pub password: Option<String>,
 }
 

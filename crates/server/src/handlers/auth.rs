@@ -25,7 +25,7 @@ use crate::state::SharedState;
 pub async fn login(
     state: SharedState,
     req: HttpRequest,
-    body: web::Json<LoginRequest>,
+    body: super::JsonObject<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { username, password } = body.into_inner();
     let ip = crate::net::client_ip(&req, &state.config.trusted_proxies).map(|ip| ip.to_string());

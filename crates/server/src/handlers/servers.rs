@@ -26,7 +26,7 @@ use crate::state::SharedState;
 pub async fn create_server(
     state: SharedState,
     principal: Principal,
-    body: web::Json<CreateServerRequest>,
+    body: super::JsonObject<CreateServerRequest>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_admin(Scope::LicensesWrite)?;
     let actor = principal.actor();

@@ -49,7 +49,7 @@ pub async fn list_tokens(
 pub async fn create_token(
     state: SharedState,
     principal: Principal,
-    body: web::Json<CreateTokenRequest>,
+    body: super::JsonObject<CreateTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_admin_session()?;
     let actor = principal.actor();

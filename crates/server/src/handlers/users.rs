@@ -82,7 +82,7 @@ pub async fn list_users(
 pub async fn create_user(
     state: SharedState,
     principal: Principal,
-    body: web::Json<CreateUserRequest>,
+    body: super::JsonObject<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_admin(Scope::UsersWrite)?;
     let actor = principal.actor();
@@ -146,7 +146,7 @@ pub async fn update_user(
     state: SharedState,
     principal: Principal,
     id: web::Path<i64>,
-    body: web::Json<UpdateUserRequest>,
+    body: super::JsonObject<UpdateUserRequest>,
 ) -> Result<web::Json<UserView>, ApiError> {
     principal.require_admin(Scope::UsersWrite)?;
     let id = id.into_inner();

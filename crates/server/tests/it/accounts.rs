@@ -152,6 +152,26 @@ both_backends! {
         assert_eq!(found(&search(&app, &admin, "q=bob-east%40example").await), Vec::<i64>::new());
     }
 
+    // serde reads a struct from an array too; every body must be a JSON object.
+    async fn arrays_are_not_bodies(app) {
+        let admin = app.admin_token().await;
+        let user = app.create_user("acme", Role::Customer).await;
+        for (method, path) in [
+            (reqwest::Method::POST, "/api/v1/auth/login".to_owned()),
+            (reqwest::Method::POST, "/api/v1/users".to_owned()),
+            (reqwest::Method::PATCH, format!("/api/v1/users/{}", user.id)),
+            (reqwest::Method::POST, "/api/v1/servers".to_owned()),
+            (reqwest::Method::POST, "/api/v1/tokens".to_owned()),
+        ] {
+            let r = app.client.request(method.clone(), app.at(&path)).bearer_auth(&admin)
+                .header("content-type", "application/json").body("[null, null]").send().await.unwrap();
+            assert_eq!(r.status(), 400, "{method} {path}");
+            assert_eq!(r.json::<ErrorBody>().await.unwrap().error, ErrorCode::BadRequest);
+        }
+        let unchanged: UserView = app.get(&format!("/api/v1/users/{}", user.id), &admin).await.json().await.unwrap();
+        assert_eq!(unchanged.username, "acme");
+    }
+
     async fn the_last_admin_cannot_lock_everyone_out(app) {
         let root = app.create_user("root-admin", Role::Admin).await;
         let token = app.login(&root).await;
