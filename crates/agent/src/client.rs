@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::config::{AgentConfig, ConfigError};
 use crate::signature::{
-    NONCE_HEADER, SIGNATURE_HEADER, new_nonce, verify_response, verify_signature,
+    NONCE_HEADER, SIGNATURE_HEADER, new_nonce, verify_refusal, verify_response,
 };
 use crate::verdict::Outcome;
 
@@ -77,8 +77,9 @@ impl Agent {
         };
         if status == reqwest::StatusCode::UNAUTHORIZED {
             // Only a refusal the server signed for this nonce stops the proxy.
-            return match verify_signature(
+            return match verify_refusal(
                 &self.config.public_key,
+                self.config.license_key(),
                 &nonce,
                 &body,
                 signature.as_deref(),
@@ -89,6 +90,7 @@ impl Agent {
         }
         match verify_response(
             &self.config.public_key,
+            self.config.license_key(),
             &nonce,
             &body,
             signature.as_deref(),

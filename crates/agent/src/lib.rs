@@ -11,5 +11,5 @@ pub mod verdict;
 
 pub use client::{Agent, Decision};
 pub use config::{AgentConfig, ConfigError};
-pub use signature::{SignatureError, verify_response, verify_signature};
+pub use signature::{SignatureError, verify_refusal, verify_response, verify_signature};
 pub use verdict::{Action, Backoff, Outcome, Policy, StopReason, Supervisor};

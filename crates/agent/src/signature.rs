@@ -39,16 +39,17 @@ pub fn new_nonce() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Checks that the server signed `body` in answer to `nonce`.
+/// Checks that the server signed `body` in answer to this proxy's `license_key` and `nonce`.
 pub fn verify_signature(
     public_key: &VerifyingKey,
+    license_key: &str,
     nonce: &str,
     body: &[u8],
     signature: Option<&str>,
 ) -> Result<(), SignatureError> {
     let signature = signature.ok_or(SignatureError::Missing)?;
     let proof = BatchProof::from_header(signature).ok_or(SignatureError::Invalid)?;
-    let root = proof.root(leaf_hash(nonce, body));
+    let root = proof.root(leaf_hash(license_key, nonce, body));
     public_key
         .verify(
             &signed_message(&root),
@@ -61,12 +62,13 @@ pub fn verify_signature(
 /// checks the verdict's `serverTime` against `now`.
 pub fn verify_response(
     public_key: &VerifyingKey,
+    license_key: &str,
     nonce: &str,
     body: &[u8],
     signature: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<HeartbeatResponse, SignatureError> {
-    verify_signature(public_key, nonce, body, signature)?;
+    verify_signature(public_key, license_key, nonce, body, signature)?;
     let verdict: HeartbeatResponse =
         serde_json::from_slice(body).map_err(|_| SignatureError::Body)?;
     let skew = (verdict.server_time - now).whole_seconds();
@@ -76,6 +78,22 @@ pub fn verify_response(
     Ok(verdict)
 }
 
+/// Checks a 401: signed for this key and nonce, and its body the key refusal. The status
+/// line is not signed, so a signed verdict passed off as a 401 must not count as one.
+pub fn verify_refusal(
+    public_key: &VerifyingKey,
+    license_key: &str,
+    nonce: &str,
+    body: &[u8],
+    signature: Option<&str>,
+) -> Result<(), SignatureError> {
+    verify_signature(public_key, license_key, nonce, body, signature)?;
+    match serde_json::from_slice::<pulsekey_types::ErrorBody>(body) {
+        Ok(refusal) if refusal.error == pulsekey_types::ErrorCode::InvalidToken => Ok(()),
+        _ => Err(SignatureError::Body),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,13 +101,14 @@ mod tests {
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-11-29 12:00 UTC);
+    const KEY: &str = "pk_this_proxy";
 
     /// Signs the answer as the second of a batch of three, as a loaded server would.
     fn sign(key: &SigningKey, nonce: &str, body: &str) -> String {
         let leaves = [
-            leaf_hash("someone-else", b"{}"),
-            leaf_hash(nonce, body.as_bytes()),
-            leaf_hash("a-third", b"{}"),
+            leaf_hash(KEY, "someone-else", b"{}"),
+            leaf_hash(KEY, nonce, body.as_bytes()),
+            leaf_hash("pk_a_third", "a-third", b"{}"),
         ];
         let (root, mut paths) = pulsekey_types::signature::merkle_tree(&leaves);
         BatchProof {
@@ -115,6 +134,7 @@ mod tests {
         let body = body("ACTIVE", NOW);
         let verdict = verify_response(
             &key.verifying_key(),
+            KEY,
             "n1",
             body.as_bytes(),
             Some(&sign(&key, "n1", &body)),
@@ -132,6 +152,7 @@ mod tests {
         let forged = genuine.replace("EXPIRED", "ACTIVE");
         let result = verify_response(
             &key.verifying_key(),
+            KEY,
             "n1",
             forged.as_bytes(),
             Some(&signature),
@@ -147,6 +168,7 @@ mod tests {
         let old_signature = sign(&key, "yesterdays-nonce", &body);
         let result = verify_response(
             &key.verifying_key(),
+            KEY,
             "todays-nonce",
             body.as_bytes(),
             Some(&old_signature),
@@ -164,6 +186,7 @@ mod tests {
         assert_eq!(
             verify_response(
                 &key.verifying_key(),
+                KEY,
                 "n",
                 body_now.as_bytes(),
                 Some(&by_other),
@@ -173,12 +196,21 @@ mod tests {
             SignatureError::Invalid
         );
         assert_eq!(
-            verify_response(&key.verifying_key(), "n", body_now.as_bytes(), None, NOW).unwrap_err(),
+            verify_response(
+                &key.verifying_key(),
+                KEY,
+                "n",
+                body_now.as_bytes(),
+                None,
+                NOW
+            )
+            .unwrap_err(),
             SignatureError::Missing
         );
         assert_eq!(
             verify_response(
                 &key.verifying_key(),
+                KEY,
                 "n",
                 body_now.as_bytes(),
                 Some("!!"),
@@ -192,6 +224,7 @@ mod tests {
         assert_eq!(
             verify_response(
                 &key.verifying_key(),
+                KEY,
                 "n",
                 old.as_bytes(),
                 Some(&signed_old),
@@ -205,6 +238,7 @@ mod tests {
         assert!(
             verify_response(
                 &key.verifying_key(),
+                KEY,
                 "n",
                 within.as_bytes(),
                 Some(&signed_within),
@@ -215,18 +249,37 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_counts_only_when_signed_for_this_nonce() {
+    fn a_refusal_counts_only_when_signed_for_this_key_and_nonce_and_is_a_refusal() {
         let key = SigningKey::from_bytes(&[1; 32]);
         let refusal = br#"{"error":"invalid_token","message":"x"}"#;
         let signature = sign(&key, "n1", std::str::from_utf8(refusal).unwrap());
-        assert!(verify_signature(&key.verifying_key(), "n1", refusal, Some(&signature)).is_ok());
+        let public = key.verifying_key();
+        assert!(verify_refusal(&public, KEY, "n1", refusal, Some(&signature)).is_ok());
         assert_eq!(
-            verify_signature(&key.verifying_key(), "n2", refusal, Some(&signature)),
+            verify_refusal(&public, KEY, "n2", refusal, Some(&signature)),
             Err(SignatureError::Invalid)
         );
         assert_eq!(
-            verify_signature(&key.verifying_key(), "n1", refusal, None),
+            verify_refusal(&public, KEY, "n1", refusal, None),
             Err(SignatureError::Missing)
+        );
+        // Refused for another key (an attacker relaying this proxy's nonce with theirs).
+        assert_eq!(
+            verify_refusal(&public, "pk_someone_else", "n1", refusal, Some(&signature)),
+            Err(SignatureError::Invalid)
+        );
+        // A genuine signed verdict with its status line changed to 401 is no refusal.
+        let verdict = body("ACTIVE", NOW);
+        let verdict_signature = sign(&key, "n1", &verdict);
+        assert_eq!(
+            verify_refusal(
+                &public,
+                KEY,
+                "n1",
+                verdict.as_bytes(),
+                Some(&verdict_signature)
+            ),
+            Err(SignatureError::Body)
         );
     }
 

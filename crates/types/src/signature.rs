@@ -4,8 +4,12 @@
 //! Ed25519 costs more than the rest of a heartbeat, so answers produced together share one
 //! signature over a Merkle root, as Roughtime does:
 //!
-//! - leaf = SHA-256(0x00 ‖ `pulsekey-heartbeat-v1\n` ‖ nonce ‖ `\n` ‖ body), where nonce is
-//!   the request's `X-Pulsekey-Nonce` (empty when none was sent) and body the exact bytes;
+//! - leaf = SHA-256(0x00 ‖ `pulsekey-heartbeat-v1\n` ‖ SHA-256(key) ‖ nonce ‖ `\n` ‖ body),
+//!   where key is the bearer token the request presented (trimmed; empty when none), nonce
+//!   the request's `X-Pulsekey-Nonce` (empty when none was sent) and body the exact bytes.
+//!   The key binds the answer to the proxy that asked: an attacker who relays a proxy's
+//!   nonce with another key (a garbage one, their own revoked one) gets an answer that does
+//!   not verify for that proxy;
 //! - node = SHA-256(0x01 ‖ left ‖ right); leaves are padded with zeros to a power of two;
 //! - the signature covers `pulsekey-heartbeat-batch-v1\n` ‖ root;
 //! - the header `X-Pulsekey-Signature` is `{signature}.{index}.{path}`: standard base64 of
@@ -25,11 +29,12 @@ const ROOT_CONTEXT: &[u8] = b"pulsekey-heartbeat-batch-v1\n";
 
 pub type Hash = [u8; 32];
 
-/// The leaf that stands for one answer.
-pub fn leaf_hash(nonce: &str, body: &[u8]) -> Hash {
+/// The leaf that stands for one answer to the request that presented `key` and `nonce`.
+pub fn leaf_hash(key: &str, nonce: &str, body: &[u8]) -> Hash {
     Sha256::new()
         .chain_update([0])
         .chain_update(LEAF_CONTEXT)
+        .chain_update(Sha256::digest(key.as_bytes()))
         .chain_update(nonce.as_bytes())
         .chain_update(b"\n")
         .chain_update(body)
@@ -136,7 +141,9 @@ mod tests {
     use super::*;
 
     fn leaves(n: usize) -> Vec<Hash> {
-        (0..n).map(|i| leaf_hash(&format!("n{i}"), b"{}")).collect()
+        (0..n)
+            .map(|i| leaf_hash("pk_key", &format!("n{i}"), b"{}"))
+            .collect()
     }
 
     #[test]
@@ -176,7 +183,9 @@ mod tests {
         };
         assert_eq!(proof.root(leaves[1]), root);
         assert_ne!(proof.root(leaves[2]), root);
-        assert_ne!(proof.root(leaf_hash("n1", b"{ }")), root);
+        assert_ne!(proof.root(leaf_hash("pk_key", "n1", b"{ }")), root);
+        // The same nonce and body for another key is another leaf.
+        assert_ne!(proof.root(leaf_hash("pk_other", "n1", b"{}")), root);
         let moved = BatchProof { index: 2, ..proof };
         assert_ne!(moved.root(leaves[1]), root);
     }

@@ -10,16 +10,17 @@ use crate::state::SharedState;
 
 use pulsekey_types::signature::{NONCE_HEADER, SIGNATURE_HEADER};
 
-fn license_key(req: &HttpRequest) -> Result<LicenseKey, ApiError> {
-    let value = req
-        .headers()
+/// The bearer token as presented, trimmed; empty when there is none.
+fn presented_key(req: &HttpRequest) -> &str {
+    req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::InvalidLicenseKey)?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .ok_or(ApiError::InvalidLicenseKey)?;
-    LicenseKey::parse(token.trim()).map_err(|_| ApiError::InvalidLicenseKey)
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map_or("", str::trim)
+}
+
+fn license_key(req: &HttpRequest) -> Result<LicenseKey, ApiError> {
+    LicenseKey::parse(presented_key(req)).map_err(|_| ApiError::InvalidLicenseKey)
 }
 
 fn nonce(req: &HttpRequest) -> Result<String, ApiError> {
@@ -58,7 +59,7 @@ fn validate(request: &HeartbeatRequest) -> Result<(), ApiError> {
 ///
 /// The 200, and the 401 for a refused key, carry `X-Pulsekey-Signature`: an Ed25519
 /// signature, by the key whose public half is config.json's `publicKey`, that covers the
-/// request's `X-Pulsekey-Nonce` and the exact response body (whose `serverTime` lets the
+/// presented license key (hashed), the request's `X-Pulsekey-Nonce` and the exact response body (whose `serverTime` lets the
 /// proxy refuse a replayed verdict). Answers produced together share one signature over a
 /// Merkle root; the header is `{signature}.{index}.{path}` (see the README).
 #[utoipa::path(
@@ -71,7 +72,7 @@ fn validate(request: &HeartbeatRequest) -> Result<(), ApiError> {
     security(("license_key" = [])),
     responses(
         (status = 200, description = "The verdict", body = HeartbeatResponse, headers(
-            ("X-Pulsekey-Signature" = String, description = "`{signature}.{index}.{path}`: Ed25519 over a Merkle root whose leaf `index` is SHA-256(0x00 ‖ `pulsekey-heartbeat-v1\\n{nonce}\\n{body}`)"),
+            ("X-Pulsekey-Signature" = String, description = "`{signature}.{index}.{path}`: Ed25519 over a Merkle root whose leaf `index` is SHA-256(0x00 ‖ `pulsekey-heartbeat-v1\\n` ‖ SHA-256(key) ‖ `{nonce}\\n{body}`)"),
         )),
         (status = 400, description = "Malformed body or nonce", body = ErrorBody),
         (status = 401, description = "Missing, malformed, unknown or regenerated key (one answer for all); signed like a verdict", body = ErrorBody,
@@ -104,7 +105,7 @@ pub async fn heartbeat(
         Ok(response) => {
             let body =
                 serde_json::to_vec(&response).map_err(|err| ApiError::Internal(err.to_string()))?;
-            signed(&state, &nonce, HttpResponse::Ok(), body).await
+            signed(&state, &req, &nonce, HttpResponse::Ok(), body).await
         }
         // Signed as well, so nobody between proxy and server can forge the "key refused"
         // that makes a proxy stop itself.
@@ -118,7 +119,7 @@ pub async fn heartbeat(
                 serde_json::to_vec(&refusal).map_err(|err| ApiError::Internal(err.to_string()))?;
             let mut response = HttpResponse::Unauthorized();
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""));
-            signed(&state, &nonce, response, body).await
+            signed(&state, &req, &nonce, response, body).await
         }
         Err(other) => Err(other),
     }
@@ -157,13 +158,15 @@ async fn verdict(
 
 async fn signed(
     state: &SharedState,
+    req: &HttpRequest,
     nonce: &str,
     mut response: actix_web::HttpResponseBuilder,
     body: Vec<u8>,
 ) -> Result<HttpResponse, ApiError> {
+    let leaf = pulsekey_types::signature::leaf_hash(presented_key(req), nonce, &body);
     let proof = state
         .signer
-        .sign(nonce, &body)
+        .sign(leaf)
         .await
         .ok_or_else(|| ApiError::Internal("the signing task went away".into()))?;
     Ok(response

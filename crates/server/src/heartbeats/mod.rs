@@ -189,21 +189,31 @@ impl Heartbeats {
     }
 
     fn apply(&self, applied: i64, changes: &[license_changes::LicenseChange]) {
-        match changes.first() {
-            None => {}
-            // The log was pruned past what this node applied: it cannot know what it missed.
-            Some(first) if first.rev != applied + 1 => {
-                tracing::warn!(
-                    applied,
-                    next = first.rev,
-                    "license change log has a gap; starting the index over"
-                );
-                self.index
-                    .reset(changes.last().map_or(applied, |last| last.rev));
-            }
-            Some(_) => self.index.apply(changes),
+        let Some(last) = changes.last() else {
+            return;
+        };
+        // Revisions have no gaps (see the migration); one here means rows were pruned
+        // before this node read them, possibly between two pages of this very read: what
+        // they named cannot be known, so the index starts over.
+        if follows_without_gap(applied, changes) {
+            self.index.apply(changes);
+        } else {
+            tracing::warn!(
+                applied,
+                newest = last.rev,
+                "license change log has a gap; starting the index over"
+            );
+            self.index.reset(last.rev);
         }
     }
+}
+
+/// Whether `changes` are exactly the revisions after `applied`, one by one.
+fn follows_without_gap(applied: i64, changes: &[license_changes::LicenseChange]) -> bool {
+    std::iter::once(applied)
+        .chain(changes.iter().map(|change| change.rev))
+        .zip(changes.iter().map(|change| change.rev))
+        .all(|(before, rev)| rev == before + 1)
 }
 
 /// The catch-up connection and, on SQLite, the `data_version` it saw at its last read.
@@ -264,4 +274,27 @@ fn read_changes(
 
 fn key_hash(bytes: &[u8]) -> Option<KeyHash> {
     <[u8; 32]>::try_from(bytes).ok().map(KeyHash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changes(revs: &[i64]) -> Vec<license_changes::LicenseChange> {
+        revs.iter()
+            .map(|&rev| license_changes::LicenseChange {
+                rev,
+                server_id: 1,
+                key_hash: vec![0; 32],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_gap_anywhere_in_a_catch_up_is_noticed() {
+        assert!(follows_without_gap(7, &changes(&[])));
+        assert!(follows_without_gap(7, &changes(&[8, 9, 10])));
+        assert!(!follows_without_gap(7, &changes(&[9, 10])));
+        assert!(!follows_without_gap(7, &changes(&[8, 10, 11])));
+    }
 }

@@ -33,12 +33,13 @@ impl BatchSigner {
         Self { key: Arc::new(key) }
     }
 
-    /// The proof for the answer `body` to `nonce`. Must run on an actix worker.
-    pub async fn sign(&self, nonce: &str, body: &[u8]) -> Option<BatchProof> {
+    /// The proof for the answer whose leaf is `leaf` ([`signature::leaf_hash`]). Must run
+    /// on an actix worker.
+    pub async fn sign(&self, leaf: Hash) -> Option<BatchProof> {
         let (tx, rx) = oneshot::channel();
         let first = WAITING.with(|waiting| {
             let mut waiting = waiting.borrow_mut();
-            waiting.push((signature::leaf_hash(nonce, body), tx));
+            waiting.push((leaf, tx));
             waiting.len() == 1
         });
         if first {
@@ -83,13 +84,16 @@ mod tests {
         let key = SigningKey::from_bytes(&[3; 32]);
         let signer = BatchSigner::new(key.clone());
         let nonces: Vec<String> = (0..100).map(|n| format!("n{n}")).collect();
-        let proofs =
-            futures_util::future::join_all(nonces.iter().map(|nonce| signer.sign(nonce, b"{}")))
-                .await;
+        let proofs = futures_util::future::join_all(
+            nonces
+                .iter()
+                .map(|nonce| signer.sign(signature::leaf_hash("pk_k", nonce, b"{}"))),
+        )
+        .await;
         let mut signatures = std::collections::HashSet::new();
         for (nonce, proof) in nonces.iter().zip(proofs) {
             let proof = proof.unwrap();
-            let root = proof.root(signature::leaf_hash(nonce, b"{}"));
+            let root = proof.root(signature::leaf_hash("pk_k", nonce, b"{}"));
             let sig = ed25519_dalek::Signature::from_bytes(&proof.signature);
             key.verifying_key()
                 .verify(&signature::signed_message(&root), &sig)
@@ -103,7 +107,10 @@ mod tests {
     #[actix_web::test]
     async fn a_lone_answer_is_signed_alone() {
         let key = SigningKey::from_bytes(&[3; 32]);
-        let proof = BatchSigner::new(key).sign("n", b"{}").await.unwrap();
+        let proof = BatchSigner::new(key)
+            .sign(signature::leaf_hash("pk_k", "n", b"{}"))
+            .await
+            .unwrap();
         assert!(proof.path.is_empty());
         assert_eq!(proof.index, 0);
     }

@@ -77,16 +77,20 @@ both_backends! {
         let response = beat(config.license_key.clone(), "n0nce-123".into()).await.unwrap();
         let header = response.headers()["x-pulsekey-signature"].to_str().unwrap().to_owned();
         let body = response.bytes().await.unwrap();
-        assert!(verifies(&public, "n0nce-123", &body, &header));
-        assert!(!verifies(&public, "other-nonce", &body, &header));
+        let key = config.license_key.as_str();
+        assert!(verifies(&public, key, "n0nce-123", &body, &header));
+        assert!(!verifies(&public, key, "other-nonce", &body, &header));
+        assert!(!verifies(&public, "pk_another_key", "n0nce-123", &body, &header));
         let tampered = String::from_utf8(body.to_vec()).unwrap().replace("ACTIVE", "EXPIRED");
-        assert!(!verifies(&public, "n0nce-123", tampered.as_bytes(), &header));
+        assert!(!verifies(&public, key, "n0nce-123", tampered.as_bytes(), &header));
 
         let refused = beat("pk_unknown".into(), "refusal-nonce".into()).await.unwrap();
         assert_eq!(refused.status(), 401);
         let header = refused.headers()["x-pulsekey-signature"].to_str().unwrap().to_owned();
         let refusal = refused.bytes().await.unwrap();
-        assert!(verifies(&public, "refusal-nonce", &refusal, &header));
+        assert!(verifies(&public, "pk_unknown", "refusal-nonce", &refusal, &header));
+        // Refused for the key that was presented, not for the proxy whose nonce it relayed.
+        assert!(!verifies(&public, key, "refusal-nonce", &refusal, &header));
 
         // Answers produced together may share a signature; each still proves its own.
         let answers = futures_util::future::join_all((0..40).map(|n| beat(config.license_key.clone(), format!("nonce-{n}")))).await;
@@ -95,8 +99,8 @@ both_backends! {
             assert_eq!(answer.status(), 200);
             let header = answer.headers()["x-pulsekey-signature"].to_str().unwrap().to_owned();
             let body = answer.bytes().await.unwrap();
-            assert!(verifies(&public, &format!("nonce-{n}"), &body, &header), "answer {n}");
-            assert!(!verifies(&public, &format!("nonce-{}", n + 1), &body, &header), "answer {n}");
+            assert!(verifies(&public, key, &format!("nonce-{n}"), &body, &header), "answer {n}");
+            assert!(!verifies(&public, key, &format!("nonce-{}", n + 1), &body, &header), "answer {n}");
         }
     }
 
@@ -213,12 +217,12 @@ async fn verdict_of(app: &crate::util::test_app::TestApp, key: &str) -> (u16, Op
 }
 
 /// Checks an `X-Pulsekey-Signature` header the way the agent does.
-fn verifies(public: &VerifyingKey, nonce: &str, body: &[u8], header: &str) -> bool {
+fn verifies(public: &VerifyingKey, key: &str, nonce: &str, body: &[u8], header: &str) -> bool {
     use pulsekey_types::signature::{BatchProof, leaf_hash, signed_message};
     let Some(proof) = BatchProof::from_header(header) else {
         return false;
     };
-    let root = proof.root(leaf_hash(nonce, body));
+    let root = proof.root(leaf_hash(key, nonce, body));
     public
         .verify(
             &signed_message(&root),

@@ -1,0 +1,1 @@
+ALTER TABLE license_changes ALTER COLUMN at SET DEFAULT (now() AT TIME ZONE 'UTC');
