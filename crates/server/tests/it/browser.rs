@@ -34,15 +34,7 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     let password = server.first_admin_password();
     let api = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", server.url);
-    let admin: pulsekey_types::LoginResponse = api
-        .post(url("/api/v1/auth/login"))
-        .json(&json!({ "username": "admin", "password": password }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admin = server.login("admin", &password).await;
     let customer: pulsekey_types::UserView = api.post(url("/api/v1/users")).bearer_auth(&admin.token)
         .json(&json!({ "username": "acme", "email": "ops@acme.example", "password": "acme-password-123", "role": "customer" }))
         .send().await.unwrap().json().await.unwrap();
@@ -220,15 +212,7 @@ async fn an_ended_session_returns_to_login_with_a_message() {
     sign_in(&browser, &server.url, "admin", &password).await;
     // End every session behind the browser's back: a password change does that.
     let api = reqwest::Client::new();
-    let admin: pulsekey_types::LoginResponse = api
-        .post(format!("{}/api/v1/auth/login", server.url))
-        .json(&json!({ "username": "admin", "password": password }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admin = server.login("admin", &password).await;
     let me = api
         .patch(format!("{}/api/v1/users/{}", server.url, admin.user.id))
         .bearer_auth(&admin.token)

@@ -15,7 +15,7 @@ async fn a_killed_server_keeps_every_answered_action_and_its_audit_entry() {
     let (_, keys) = seed(data_dir.path(), SERVERS as u32);
     let mut server = ServeProcess::start(data_dir).await;
     let password = server.first_admin_password();
-    let token = server.login("admin", &password).await;
+    let token = server.login("admin", &password).await.token;
     let client = reqwest::Client::new();
 
     // Heartbeats all along.
@@ -76,7 +76,7 @@ async fn a_killed_server_keeps_every_answered_action_and_its_audit_entry() {
     std::fs::remove_dir(data_dir.path()).unwrap();
     std::fs::rename(server.data_dir.path(), data_dir.path()).unwrap();
     let server = ServeProcess::start(data_dir).await;
-    let token = server.login("admin", &password).await;
+    let token = server.login("admin", &password).await.token;
     for id in 1..=SERVERS {
         let card: LicenseView = client
             .get(format!("{}/api/v1/servers/{id}/license", server.url))

@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::process::Stdio;
 
-use pulsekey_types::{InstallConfig, LoginResponse, RevealResponse};
+use pulsekey_types::{InstallConfig, RevealResponse};
 use serde_json::json;
 
 use crate::util::serve::{ServeProcess, pulsekey, seed};
@@ -94,15 +94,7 @@ async fn no_secret_reaches_the_output_of_a_whole_lifecycle() {
     let mut server = ServeProcess::start(data_dir).await;
     let client = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", server.url);
-    let admin: LoginResponse = client
-        .post(url("/api/v1/auth/login"))
-        .json(&json!({ "username": "boss", "password": admin_password }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admin = server.login("boss", admin_password).await;
     for key in &keys {
         let r = client
             .post(url("/heartbeat"))
@@ -158,15 +150,7 @@ async fn no_secret_reaches_the_output_of_a_whole_lifecycle() {
         .await
         .unwrap();
     keys.push(revealed.key.clone());
-    let customer_login: LoginResponse = client
-        .post(url("/api/v1/auth/login"))
-        .json(&json!({ "username": customer.username, "password": customer_password }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let customer_login = server.login(&customer.username, &customer_password).await;
     let config: InstallConfig = client
         .get(url(&format!("/api/v1/me/servers/{server_id}/install")))
         .bearer_auth(&customer_login.token)

@@ -96,8 +96,8 @@ impl ServeProcess {
             .unwrap()
     }
 
-    /// Signs in through the API and returns the bearer token.
-    pub async fn login(&self, username: &str, password: &str) -> String {
+    /// Signs in through the API.
+    pub async fn login(&self, username: &str, password: &str) -> pulsekey_types::LoginResponse {
         let response = reqwest::Client::new()
             .post(format!("{}/api/v1/auth/login", self.url))
             .json(&serde_json::json!({ "username": username, "password": password }))
@@ -105,11 +105,7 @@ impl ServeProcess {
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
-        response
-            .json::<pulsekey_types::LoginResponse>()
-            .await
-            .unwrap()
-            .token
+        response.json().await.unwrap()
     }
 
     pub fn log_path(&self, name: &str) -> PathBuf {
