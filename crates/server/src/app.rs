@@ -75,6 +75,7 @@ pub fn app(
     >,
 > {
     let (app, mut api) = App::new()
+        .wrap_fn(crate::middleware::limit_headers)
         .app_data(state)
         .app_data(
             web::JsonConfig::default()
@@ -96,7 +97,10 @@ pub fn app(
 pub async fn serve(state: SharedState, listener: TcpListener) -> std::io::Result<()> {
     spawn_expiry_sweep(state.clone());
     let heartbeats = state.heartbeats.clone();
+    let request_timeout = state.config.request_timeout;
     let served = HttpServer::new(move || app(state.clone()))
+        // A client that trickles its headers gets 408 instead of holding a connection.
+        .client_request_timeout(request_timeout)
         .listen(listener)?
         .shutdown_timeout(30)
         .run()

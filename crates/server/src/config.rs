@@ -58,6 +58,32 @@ pub struct ServeArgs {
     )]
     pub heartbeat_failures_per_minute: u32,
 
+    /// Heartbeats one license key may send a minute (a proxy sends one); past it, 429 with
+    /// Retry-After until the minute is over. 0 turns the limit off.
+    #[arg(
+        long,
+        env = "PULSEKEY_HEARTBEATS_PER_KEY_PER_MINUTE",
+        default_value_t = 30
+    )]
+    pub heartbeats_per_key_per_minute: u32,
+
+    /// Failed sign-ins one account may have in 15 minutes before it is locked for the rest
+    /// of them (1–1000).
+    #[arg(long, env = "PULSEKEY_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 5)]
+    pub login_failures_per_account: u32,
+
+    /// Failed sign-ins one client address may have in 15 minutes (1–100000).
+    #[arg(
+        long,
+        env = "PULSEKEY_LOGIN_FAILURES_PER_ADDRESS",
+        default_value_t = 20
+    )]
+    pub login_failures_per_address: u32,
+
+    /// Seconds a client has to send a request's headers before it gets 408 (1–300).
+    #[arg(long, env = "PULSEKEY_REQUEST_TIMEOUT_SECS", default_value_t = 10)]
+    pub request_timeout_secs: u64,
+
     /// Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed.
     #[arg(long, env = "PULSEKEY_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
@@ -89,6 +115,11 @@ pub struct Config {
     pub heartbeat_flush: std::time::Duration,
     /// 0: no limit.
     pub heartbeat_failures_per_minute: u32,
+    /// 0: no limit.
+    pub heartbeats_per_key_per_minute: u32,
+    pub login_failures_per_account: u32,
+    pub login_failures_per_address: u32,
+    pub request_timeout: std::time::Duration,
     pub trusted_proxies: Vec<IpAddr>,
     /// Whether the session cookie must travel over HTTPS only.
     pub secure_cookies: bool,
@@ -122,6 +153,21 @@ impl Config {
                 args.heartbeat_interval_secs
             )));
         }
+        check_range(
+            "PULSEKEY_LOGIN_FAILURES_PER_ACCOUNT",
+            args.login_failures_per_account.into(),
+            1..=1000,
+        )?;
+        check_range(
+            "PULSEKEY_LOGIN_FAILURES_PER_ADDRESS",
+            args.login_failures_per_address.into(),
+            1..=100_000,
+        )?;
+        check_range(
+            "PULSEKEY_REQUEST_TIMEOUT_SECS",
+            args.request_timeout_secs,
+            1..=300,
+        )?;
         let trusted_proxies = args
             .trusted_proxies
             .iter()
@@ -156,8 +202,28 @@ impl Config {
             heartbeat_interval_secs: args.heartbeat_interval_secs,
             heartbeat_flush: std::time::Duration::from_millis(args.heartbeat_flush_ms),
             heartbeat_failures_per_minute: args.heartbeat_failures_per_minute,
+            heartbeats_per_key_per_minute: args.heartbeats_per_key_per_minute,
+            login_failures_per_account: args.login_failures_per_account,
+            login_failures_per_address: args.login_failures_per_address,
+            request_timeout: std::time::Duration::from_secs(args.request_timeout_secs),
             trusted_proxies,
         })
+    }
+}
+
+fn check_range(
+    variable: &str,
+    value: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<(), ConfigError> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError(format!(
+            "{variable}: {value} is outside {}–{}",
+            range.start(),
+            range.end()
+        )))
     }
 }
 
@@ -218,6 +284,13 @@ mod tests {
         assert!(err.0.contains("PULSEKEY_GRACE_DAYS"), "{err}");
         let err = parse(&["--trusted-proxies", "10.0.0.1,bogus"]).unwrap_err();
         assert!(err.0.contains("bogus"), "{err}");
+        let err = parse(&["--login-failures-per-account", "0"]).unwrap_err();
+        assert!(
+            err.0.contains("PULSEKEY_LOGIN_FAILURES_PER_ACCOUNT"),
+            "{err}"
+        );
+        let err = parse(&["--request-timeout-secs", "301"]).unwrap_err();
+        assert!(err.0.contains("PULSEKEY_REQUEST_TIMEOUT_SECS"), "{err}");
         let err = parse(&["--public-url", "ftp://x"]).unwrap_err();
         assert!(err.0.contains("PULSEKEY_PUBLIC_URL"), "{err}");
     }

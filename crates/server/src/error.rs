@@ -19,6 +19,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
+    #[error("the request headers are larger than {limit} bytes together")]
+    HeadersTooLarge { limit: usize },
     #[error("sign in first: no valid session or token was presented")]
     Unauthorized,
     /// A heartbeat's key is missing, malformed, unknown or regenerated: one answer for all.
@@ -50,6 +52,7 @@ impl ApiError {
             Self::BadRequest(_) => ErrorCode::BadRequest,
             Self::Validation(_) => ErrorCode::ValidationFailed,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::HeadersTooLarge { .. } => ErrorCode::HeadersTooLarge,
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Self::Unauthorized => ErrorCode::Unauthorized,
             Self::InvalidLicenseKey => ErrorCode::InvalidToken,
@@ -93,6 +96,7 @@ impl ResponseError for ApiError {
             ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Unauthorized | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,

@@ -11,6 +11,7 @@ pub mod error;
 mod handlers;
 pub mod heartbeats;
 mod known_routes;
+mod middleware;
 pub mod net;
 pub mod openapi;
 pub mod secrets;

@@ -99,6 +99,9 @@ pub fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
                 || operation.request_body.is_some();
             let takes_body = operation.request_body.is_some();
             let responses = &mut operation.responses.responses;
+            responses.entry("431".into()).or_insert_with(|| {
+                error("The request's headers are larger than 16 KiB together").into()
+            });
             if has_input {
                 responses
                     .entry("400".into())

@@ -39,11 +39,17 @@ impl AppState {
             db,
             heartbeats,
             signer: BatchSigner::new(secrets.signing_key.clone()),
-            config,
             secrets,
-            login_by_account: Throttle::new(5, Duration::from_secs(15 * 60)),
-            login_by_address: Throttle::new(20, Duration::from_secs(15 * 60)),
+            login_by_account: Throttle::new(
+                config.login_failures_per_account,
+                Duration::from_secs(15 * 60),
+            ),
+            login_by_address: Throttle::new(
+                config.login_failures_per_address,
+                Duration::from_secs(15 * 60),
+            ),
             heartbeat_failures: Throttle::new(heartbeat_failures, Duration::from_secs(60)),
+            config,
         }))
     }
 

@@ -24,6 +24,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The body is not `application/json`.
     UnsupportedMediaType,
+    /// The request's headers together are larger than the server accepts.
+    HeadersTooLarge,
     /// No valid session or token was presented.
     Unauthorized,
     /// A heartbeat's license key is missing, malformed, unknown or regenerated.
@@ -58,6 +60,7 @@ impl ErrorCode {
             Self::ValidationFailed => "validation_failed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::HeadersTooLarge => "headers_too_large",
             Self::Unauthorized => "unauthorized",
             Self::InvalidToken => "invalid_token",
             Self::Forbidden => "forbidden",
@@ -91,6 +94,7 @@ mod tests {
             ErrorCode::ValidationFailed,
             ErrorCode::PayloadTooLarge,
             ErrorCode::UnsupportedMediaType,
+            ErrorCode::HeadersTooLarge,
             ErrorCode::Unauthorized,
             ErrorCode::InvalidToken,
             ErrorCode::Forbidden,

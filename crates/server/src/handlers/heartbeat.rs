@@ -82,7 +82,7 @@ fn validate(request: &HeartbeatRequest) -> Result<(), ApiError> {
             )),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 429, description = "This address sent too many refused heartbeats this minute (PULSEKEY_HEARTBEAT_FAILURES_PER_MINUTE)", body = ErrorBody,
+        (status = 429, description = "This key sent more heartbeats this minute than PULSEKEY_HEARTBEATS_PER_KEY_PER_MINUTE, or this address more refused ones than PULSEKEY_HEARTBEAT_FAILURES_PER_MINUTE", body = ErrorBody,
             headers(("Retry-After" = u64, description = "seconds until the minute is over"))),
     ),
 )]
@@ -140,6 +140,12 @@ async fn verdict(
         .verdict(KeyHash(key.hash()), now)
         .await?
         .ok_or(ApiError::InvalidLicenseKey)?;
+    let limit = state.config.heartbeats_per_key_per_minute;
+    if limit != 0 && verdict.heartbeats_this_minute > limit {
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: u64::from(60 - now.second()).max(1),
+        });
+    }
     state.heartbeats.record(
         verdict.server_id,
         PendingHeartbeat {

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use pulsekey_db::license_changes::LicenseChange;
 use pulsekey_types::LicenseStatus;
@@ -47,7 +47,45 @@ impl Hasher for PassThrough {
     }
 }
 
-type Shard = HashMap<KeyHash, IndexedLicense, BuildHasherDefault<PassThrough>>;
+type Shard = HashMap<KeyHash, Entry, BuildHasherDefault<PassThrough>>;
+
+struct Entry {
+    license: IndexedLicense,
+    /// Heartbeats in the current minute: the minute number in the high half, the count in
+    /// the low half. Kept here (8 bytes a license) rather than in a map of its own, so the
+    /// per-key limit costs no second lookup. Approximate under races, which a limit may be.
+    recent: AtomicU64,
+}
+
+impl Entry {
+    fn new(license: IndexedLicense, minute: u32) -> Self {
+        Self {
+            license,
+            recent: AtomicU64::new(u64::from(minute) << 32 | 1),
+        }
+    }
+
+    /// Counts one heartbeat in `minute`; returns the count so far in that minute.
+    fn count(&self, minute: u32) -> u32 {
+        let seen = self.recent.load(Ordering::Relaxed);
+        if (seen >> 32) as u32 == minute {
+            let now = self.recent.fetch_add(1, Ordering::Relaxed) + 1;
+            // The low half saturates rather than carrying into the minute.
+            if now as u32 == 0 {
+                self.recent.store(
+                    u64::from(minute) << 32 | u64::from(u32::MAX),
+                    Ordering::Relaxed,
+                );
+                return u32::MAX;
+            }
+            now as u32
+        } else {
+            self.recent
+                .store(u64::from(minute) << 32 | 1, Ordering::Relaxed);
+            1
+        }
+    }
+}
 
 /// What a verdict needs, as stored (the effective status is worked out per request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,9 +117,13 @@ impl LicenseIndex {
         &self.shards[usize::from(hash.0[31]) % SHARDS]
     }
 
-    pub fn get(&self, hash: &KeyHash) -> Option<IndexedLicense> {
+    /// The license of `hash`, counting a heartbeat in `minute` (any clock's minute number):
+    /// with it, how many the key has sent in that minute.
+    pub fn get(&self, hash: &KeyHash, minute: u32) -> Option<(IndexedLicense, u32)> {
         let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
-        shard.get(hash).copied()
+        shard
+            .get(hash)
+            .map(|entry| (entry.license, entry.count(minute)))
     }
 
     pub fn applied(&self) -> i64 {
@@ -90,14 +132,21 @@ impl LicenseIndex {
 
     /// Keeps `license`, read from the database when the applied revision was `seen`, unless a
     /// change has been applied since: the row might predate it.
-    pub fn insert_if_current(&self, hash: KeyHash, license: IndexedLicense, seen: i64) -> bool {
+    /// Its first heartbeat is counted in `minute`.
+    pub fn insert_if_current(
+        &self,
+        hash: KeyHash,
+        license: IndexedLicense,
+        seen: i64,
+        minute: u32,
+    ) -> bool {
         let mut shard = self.shard(&hash).write().unwrap_or_else(|p| p.into_inner());
         // Checked under the shard lock: `apply` moves the revision before it takes any shard
         // lock to remove, so either this insert sees the move or the removal sees the entry.
         if self.applied() != seen {
             return false;
         }
-        shard.insert(hash, license);
+        shard.insert(hash, Entry::new(license, minute));
         true
     }
 
@@ -166,11 +215,11 @@ mod tests {
     fn a_change_drops_exactly_the_key_it_names() {
         let index = LicenseIndex::default();
         let (a, b) = (KeyHash([1; 32]), KeyHash([2; 32]));
-        assert!(index.insert_if_current(a, license(1), 0));
-        assert!(index.insert_if_current(b, license(2), 0));
+        assert!(index.insert_if_current(a, license(1), 0, 0));
+        assert!(index.insert_if_current(b, license(2), 0, 0));
         index.apply(&[change(1, 1, &a)]);
-        assert_eq!(index.get(&a), None);
-        assert_eq!(index.get(&b), Some(license(2)));
+        assert_eq!(index.get(&a, 0), None);
+        assert_eq!(index.get(&b, 0), Some((license(2), 2)));
         assert_eq!(index.applied(), 1);
     }
 
@@ -180,9 +229,34 @@ mod tests {
         let a = KeyHash([1; 32]);
         let seen = index.applied();
         index.apply(&[change(1, 1, &a)]);
-        assert!(!index.insert_if_current(a, license(1), seen));
-        assert_eq!(index.get(&a), None);
-        assert!(index.insert_if_current(a, license(1), index.applied()));
+        assert!(!index.insert_if_current(a, license(1), seen, 0));
+        assert_eq!(index.get(&a, 0), None);
+        assert!(index.insert_if_current(a, license(1), index.applied(), 0));
+    }
+
+    #[test]
+    fn heartbeats_are_counted_per_key_and_minute() {
+        let index = LicenseIndex::default();
+        let (a, b) = (KeyHash([1; 32]), KeyHash([2; 32]));
+        assert!(index.insert_if_current(a, license(1), 0, 7));
+        assert!(index.insert_if_current(b, license(2), 0, 7));
+        assert_eq!(index.get(&a, 7), Some((license(1), 2)));
+        assert_eq!(index.get(&a, 7), Some((license(1), 3)));
+        assert_eq!(index.get(&b, 7), Some((license(2), 2)));
+        // A new minute starts over.
+        assert_eq!(index.get(&a, 8), Some((license(1), 1)));
+        assert_eq!(index.get(&a, 8), Some((license(1), 2)));
+    }
+
+    #[test]
+    fn the_count_saturates_instead_of_changing_minute() {
+        let entry = Entry::new(license(1), 3);
+        entry
+            .recent
+            .store(3 << 32 | u64::from(u32::MAX - 1), Ordering::Relaxed);
+        assert_eq!(entry.count(3), u32::MAX);
+        assert_eq!(entry.count(3), u32::MAX);
+        assert_eq!(entry.count(3), u32::MAX);
     }
 
     #[test]
@@ -192,7 +266,7 @@ mod tests {
         for n in 0..=255u8 {
             let mut bytes = [n; 32];
             bytes[0] = n.wrapping_mul(7);
-            assert!(index.insert_if_current(KeyHash(bytes), license(i64::from(n)), 0));
+            assert!(index.insert_if_current(KeyHash(bytes), license(i64::from(n)), 0, 0));
         }
         assert_eq!(index.licenses(), 256);
         index.reset(9);

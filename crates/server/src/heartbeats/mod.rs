@@ -36,16 +36,24 @@ pub struct Verdict {
     pub server_id: i64,
     pub status: LicenseStatus,
     pub grace_expires_at: Option<OffsetDateTime>,
+    /// Heartbeats with this key in the current minute on this node, this one included.
+    pub heartbeats_this_minute: u32,
+}
+
+/// The minute `now` falls in, as the index counts heartbeats.
+fn minute_of(now: OffsetDateTime) -> u32 {
+    (now.unix_timestamp() / 60) as u32
 }
 
 impl Verdict {
-    fn of(license: IndexedLicense, now: OffsetDateTime) -> Self {
+    fn of(license: IndexedLicense, heartbeats_this_minute: u32, now: OffsetDateTime) -> Self {
         let grace_expires_at = license.grace_expires_at.map(pulsekey_db::from_stored);
         let status = license::effective_status(license.status, grace_expires_at, now);
         Self {
             server_id: license.server_id,
             status,
             grace_expires_at: grace_expires_at.filter(|_| status == LicenseStatus::Grace),
+            heartbeats_this_minute,
         }
     }
 }
@@ -104,6 +112,8 @@ impl Heartbeats {
                             grace_expires_at: row.grace_expires_at,
                         },
                         seen,
+                        // A minute long past: filling counts no heartbeat.
+                        0,
                     );
                 }
             }
@@ -123,8 +133,9 @@ impl Heartbeats {
         now: OffsetDateTime,
     ) -> Result<Option<Verdict>, DbError> {
         self.catch_up().await?;
-        if let Some(license) = self.index.get(&hash) {
-            return Ok(Some(Verdict::of(license, now)));
+        let minute = minute_of(now);
+        if let Some((license, count)) = self.index.get(&hash, minute) {
+            return Ok(Some(Verdict::of(license, count, now)));
         }
         // A miss goes to the database, which is current by definition.
         let seen = self.index.applied();
@@ -141,8 +152,8 @@ impl Heartbeats {
                 status: license::parse_stored_status(&row.license_status),
                 grace_expires_at: row.grace_expires_at,
             };
-            self.index.insert_if_current(hash, license, seen);
-            Verdict::of(license, now)
+            self.index.insert_if_current(hash, license, seen, minute);
+            Verdict::of(license, 1, now)
         }))
     }
 

@@ -261,3 +261,41 @@ async fn an_address_that_sends_too_many_refused_heartbeats_waits_a_minute() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_that_sends_too_many_heartbeats_waits_for_the_next_minute() {
+    let app = crate::util::test_app::TestApp::builder()
+        .heartbeats_per_key_per_minute(3)
+        .spawn(false)
+        .await;
+    let admin = app.admin_token().await;
+    let acme = app.create_user("acme", Role::Customer).await;
+    let noisy = app.create_server(&admin, acme.id, "acme-noisy").await;
+    let quiet = app.create_server(&admin, acme.id, "acme-quiet").await;
+    let (noisy, quiet) = (
+        app.reveal(&admin, noisy).await,
+        app.reveal(&admin, quiet).await,
+    );
+    // The count is per clock minute: start early in one so the test stays inside it.
+    let second = time::OffsetDateTime::now_utc().second();
+    if second > 45 {
+        tokio::time::sleep(std::time::Duration::from_secs(u64::from(61 - second))).await;
+    }
+    for _ in 0..3 {
+        assert_eq!(app.heartbeat(&noisy).await.status(), 200);
+    }
+    let limited = app.heartbeat(&noisy).await;
+    assert_eq!(limited.status(), 429);
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(
+        limited.json::<ErrorBody>().await.unwrap().error,
+        ErrorCode::TooManyRequests
+    );
+    // Other keys, from the same address, are not held back.
+    assert_eq!(app.heartbeat(&quiet).await.status(), 200);
+}

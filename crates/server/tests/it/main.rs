@@ -14,6 +14,7 @@ mod crash;
 mod health;
 mod heartbeat;
 mod licenses;
+mod limits;
 mod openapi;
 mod secrets_in_logs;
 mod shutdown;

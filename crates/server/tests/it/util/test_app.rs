@@ -54,6 +54,7 @@ impl TestApp {
             heartbeat_interval_secs: 60,
             // Off: tests send refused heartbeats in bulk; one test turns it on.
             heartbeat_failures_per_minute: 0,
+            heartbeats_per_key_per_minute: 0,
         }
     }
 
@@ -66,6 +67,7 @@ impl TestApp {
 pub struct TestAppBuilder {
     heartbeat_interval_secs: u64,
     heartbeat_failures_per_minute: u32,
+    heartbeats_per_key_per_minute: u32,
 }
 
 impl TestAppBuilder {
@@ -78,6 +80,12 @@ impl TestAppBuilder {
     #[allow(dead_code)]
     pub fn heartbeat_failures_per_minute(mut self, limit: u32) -> Self {
         self.heartbeat_failures_per_minute = limit;
+        self
+    }
+
+    #[allow(dead_code)]
+    pub fn heartbeats_per_key_per_minute(mut self, limit: u32) -> Self {
+        self.heartbeats_per_key_per_minute = limit;
         self
     }
 
@@ -161,6 +169,10 @@ fn start_node(
         // Short, so tests that read bookkeeping back wait little.
         heartbeat_flush: std::time::Duration::from_millis(50),
         heartbeat_failures_per_minute: options.heartbeat_failures_per_minute,
+        heartbeats_per_key_per_minute: options.heartbeats_per_key_per_minute,
+        login_failures_per_account: 5,
+        login_failures_per_address: 20,
+        request_timeout: std::time::Duration::from_secs(10),
         trusted_proxies: Vec::new(),
         secure_cookies: false,
     };
