@@ -110,12 +110,12 @@ pub async fn serve(state: SharedState, listener: TcpListener) -> std::io::Result
     served
 }
 
-/// Persists GRACE → EXPIRED every 30 s. Reads never depend on it (they compute the
+/// Persists GRACE → EXPIRED every `PULSEKEY_EXPIRY_SWEEP_SECS`. Reads never depend on it (they compute the
 /// effective status); it keeps the stored column honest for reports and ad-hoc SQL.
 /// Idempotent, so every node may run it.
 fn spawn_expiry_sweep(state: SharedState) {
     actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(30));
+        let mut tick = actix_web::rt::time::interval(state.config.expiry_sweep);
         loop {
             tick.tick().await;
             let db = state.db.clone();
@@ -129,7 +129,7 @@ fn spawn_expiry_sweep(state: SharedState) {
             })
             .await;
             match swept {
-                Ok(Ok(0)) => {}
+                Ok(Ok(0)) => tracing::debug!("expiry sweep: no grace window ended"),
                 Ok(Ok(n)) => tracing::info!(expired = n, "grace windows ended"),
                 Ok(Err(err)) => tracing::warn!(error = %err, "expiry sweep failed"),
                 Err(err) => tracing::warn!(error = %err, "expiry sweep did not run"),

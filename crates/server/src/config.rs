@@ -84,6 +84,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PULSEKEY_REQUEST_TIMEOUT_SECS", default_value_t = 10)]
     pub request_timeout_secs: u64,
 
+    /// Seconds between sweeps that store EXPIRED for ended grace windows (1–3600). Verdicts
+    /// never wait for a sweep; every node runs it, and running it twice changes nothing.
+    #[arg(long, env = "PULSEKEY_EXPIRY_SWEEP_SECS", default_value_t = 30)]
+    pub expiry_sweep_secs: u64,
+
     /// Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed.
     #[arg(long, env = "PULSEKEY_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
@@ -120,6 +125,7 @@ pub struct Config {
     pub login_failures_per_account: u32,
     pub login_failures_per_address: u32,
     pub request_timeout: std::time::Duration,
+    pub expiry_sweep: std::time::Duration,
     pub trusted_proxies: Vec<IpAddr>,
     /// Whether the session cookie must travel over HTTPS only.
     pub secure_cookies: bool,
@@ -168,6 +174,11 @@ impl Config {
             args.request_timeout_secs,
             1..=300,
         )?;
+        check_range(
+            "PULSEKEY_EXPIRY_SWEEP_SECS",
+            args.expiry_sweep_secs,
+            1..=3600,
+        )?;
         let trusted_proxies = args
             .trusted_proxies
             .iter()
@@ -206,6 +217,7 @@ impl Config {
             login_failures_per_account: args.login_failures_per_account,
             login_failures_per_address: args.login_failures_per_address,
             request_timeout: std::time::Duration::from_secs(args.request_timeout_secs),
+            expiry_sweep: std::time::Duration::from_secs(args.expiry_sweep_secs),
             trusted_proxies,
         })
     }

@@ -15,6 +15,7 @@ mod health;
 mod heartbeat;
 mod licenses;
 mod limits;
+mod nodes;
 mod openapi;
 mod secrets_in_logs;
 mod shutdown;

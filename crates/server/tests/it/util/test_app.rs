@@ -32,6 +32,15 @@ fn unique_suffix() -> String {
     )
 }
 
+/// A fresh PostgreSQL database on `PULSEKEY_TEST_DATABASE_URL`'s server, dropped with it.
+pub fn temp_pg_database() -> TempPgDatabase {
+    let admin_url = std::env::var("PULSEKEY_TEST_DATABASE_URL").expect(
+        "PULSEKEY_TEST_DATABASE_URL is not set: the PostgreSQL half of the suite needs \
+         it (scripts/test sets it; e.g. postgres://postgres@127.0.0.1:5432/test)",
+    );
+    TempPgDatabase::create(&admin_url, &unique_suffix()).unwrap()
+}
+
 fn no_secret(variable: &'static str) -> SecretSource<'static> {
     SecretSource {
         variable,
@@ -91,13 +100,7 @@ impl TestAppBuilder {
 
     pub async fn spawn(self, postgres: bool) -> TestApp {
         let data_dir = tempfile::tempdir().unwrap();
-        let pg = postgres.then(|| {
-            let admin_url = std::env::var("PULSEKEY_TEST_DATABASE_URL").expect(
-                "PULSEKEY_TEST_DATABASE_URL is not set: the PostgreSQL half of the suite needs \
-                 it (scripts/test sets it; e.g. postgres://postgres@127.0.0.1:5432/test)",
-            );
-            TempPgDatabase::create(&admin_url, &unique_suffix()).unwrap()
-        });
+        let pg = postgres.then(temp_pg_database);
         let database_url = match &pg {
             Some(pg) => pg.url.clone(),
             None => data_dir
@@ -173,6 +176,7 @@ fn start_node(
         login_failures_per_account: 5,
         login_failures_per_address: 20,
         request_timeout: std::time::Duration::from_secs(10),
+        expiry_sweep: std::time::Duration::from_secs(30),
         trusted_proxies: Vec::new(),
         secure_cookies: false,
     };
