@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use pulsekey_db::{Backend, Db};
 
 use crate::config::{Config, ConfigError, ServeArgs, StorageArgs};
@@ -14,6 +14,11 @@ use crate::state::AppState;
 #[derive(Debug, Parser)]
 #[command(name = "pulsekey", version, about = "Self-hosted license server")]
 struct Cli {
+    /// TOML file of settings, keyed by the long flag names in snake case (`data_dir`,
+    /// `grace_days`, …). Flags and variables win over it.
+    #[arg(long, global = true, env = "PULSEKEY_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -25,6 +30,9 @@ enum Command {
     /// Manage users in the configured database, whether or not the server is running.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Development and benchmark helpers.
     #[command(subcommand)]
     Dev(DevCommand),
@@ -53,6 +61,13 @@ enum UsersCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the serve configuration (flags > variables > file > defaults) and print it,
+    /// secrets masked, each setting with where it came from.
+    Check(Box<ServeArgs>),
+}
+
+#[derive(Debug, Subcommand)]
 enum DevCommand {
     /// Create N customers with one server each; write their license keys to a new FILE.
     Seed {
@@ -66,9 +81,16 @@ enum DevCommand {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let (cli, described) = match parse_command_line() {
+        Ok(parsed) => parsed,
+        Err(err) => {
+            eprintln!("pulsekey: {err}");
+            return ExitCode::from(2);
+        }
+    };
     init_logging();
     let result = match cli.command {
+        Command::Config(ConfigCommand::Check(args)) => config_check(&args, &described),
         Command::Serve(args) => serve(&args),
         Command::Users(UsersCommand::Create {
             username,
@@ -94,6 +116,49 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Parses flags and variables, then adds the configuration file's settings where neither
+/// set one. Also returns the effective settings of the chosen command, described.
+fn parse_command_line() -> Result<(Cli, String), ConfigError> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let root = Cli::command();
+    let matches = root
+        .clone()
+        .try_get_matches_from(&args)
+        .unwrap_or_else(|err| err.exit());
+    let (args, from_file) = match matches.get_one::<std::path::PathBuf>("config") {
+        Some(path) => crate::config_file::apply(&root, &matches, args, path)?,
+        None => (args, Default::default()),
+    };
+    let matches = root
+        .clone()
+        .try_get_matches_from(&args)
+        .unwrap_or_else(|err| err.exit());
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    let (command, leaf) = crate::config_file::leaf(&root, &matches);
+    let described = crate::config_file::describe(command, leaf, &from_file);
+    Ok((cli, described))
+}
+
+/// `pulsekey config check`: the effective serve configuration, or the first thing wrong.
+fn config_check(args: &ServeArgs, described: &str) -> Result<(), ConfigError> {
+    Config::from_serve_args(args)?;
+    fn source<'a>(variable: &'static str, value: &'a Option<String>) -> SecretSource<'a> {
+        SecretSource {
+            variable,
+            value: value.as_deref(),
+            shared_database: false,
+        }
+    }
+    crate::secrets::check_values(
+        source("PULSEKEY_JWT_SECRET", &args.jwt_secret),
+        source("PULSEKEY_DATA_KEY", &args.storage.data_key),
+        source("PULSEKEY_SIGNING_KEY", &args.signing_key),
+    )?;
+    print!("{described}");
+    println!("# valid; secrets that are not set are generated into the data directory");
+    Ok(())
 }
 
 fn init_logging() {

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod audit_log;
 pub mod crypto;
+pub mod heartbeat;
 pub mod keys;
 pub mod license;
 pub mod servers;
@@ -17,6 +18,9 @@ pub enum DomainError {
     NotFound(&'static str),
     #[error("{0}")]
     Validation(String),
+    /// Input that is not even the right shape (a 400, where `Validation` is a 422).
+    #[error("{0}")]
+    Malformed(String),
     #[error("username is already taken")]
     UsernameTaken,
     #[error("only an ACTIVE license can be revoked (this one is {0})")]

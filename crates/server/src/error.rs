@@ -62,6 +62,7 @@ impl ApiError {
             Self::Domain(err) => match err {
                 DomainError::NotFound(_) => ErrorCode::NotFound,
                 DomainError::Validation(_) => ErrorCode::ValidationFailed,
+                DomainError::Malformed(_) => ErrorCode::BadRequest,
                 DomainError::UsernameTaken => ErrorCode::UsernameTaken,
                 DomainError::LicenseNotActive(_) => ErrorCode::LicenseNotActive,
                 DomainError::LicenseNotInGrace => ErrorCode::LicenseNotInGrace,

@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod config_file;
 pub mod domain;
 pub mod error;
 mod handlers;

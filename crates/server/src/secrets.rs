@@ -67,6 +67,31 @@ impl Secrets {
     }
 }
 
+/// Checks the secrets that are set, without reading or writing the data directory: what
+/// `pulsekey config check` can say before a start. The error names the variable, never
+/// the value.
+pub fn check_values(
+    jwt: SecretSource<'_>,
+    data_key: SecretSource<'_>,
+    signing: SecretSource<'_>,
+) -> Result<(), ConfigError> {
+    fn set<'a>(source: &SecretSource<'a>) -> Option<&'a str> {
+        source.value.filter(|v| !v.is_empty())
+    }
+    if set(&jwt).is_some_and(|value| value.len() < 32) {
+        return Err(ConfigError(format!(
+            "{}: must be at least 32 bytes",
+            jwt.variable
+        )));
+    }
+    for source in [&data_key, &signing] {
+        if let Some(value) = set(source) {
+            decode_32(value).map_err(|why| ConfigError(format!("{}: {why}", source.variable)))?;
+        }
+    }
+    Ok(())
+}
+
 /// Only the data key: what commands that write licenses need.
 pub fn load_data_key(data_dir: &Path, source: SecretSource<'_>) -> Result<DataKey, ConfigError> {
     let bytes = resolve(data_dir, "data-key", source, decode_32, || {

@@ -3,56 +3,17 @@ use actix_web::{HttpRequest, HttpResponse, post};
 use pulsekey_types::{ErrorBody, ErrorCode, HeartbeatRequest, HeartbeatResponse};
 use time::OffsetDateTime;
 
-use crate::domain::keys::LicenseKey;
+use crate::domain::heartbeat as input;
 use crate::error::ApiError;
 use crate::heartbeats::{KeyHash, PendingHeartbeat};
 use crate::state::SharedState;
 
 use pulsekey_types::signature::{NONCE_HEADER, SIGNATURE_HEADER};
 
-/// The bearer token as presented, trimmed; empty when there is none.
-fn presented_key(req: &HttpRequest) -> &str {
+fn authorization(req: &HttpRequest) -> Option<&[u8]> {
     req.headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map_or("", str::trim)
-}
-
-fn license_key(req: &HttpRequest) -> Result<LicenseKey, ApiError> {
-    LicenseKey::parse(presented_key(req)).map_err(|_| ApiError::InvalidLicenseKey)
-}
-
-fn nonce(req: &HttpRequest) -> Result<String, ApiError> {
-    let Some(value) = req.headers().get(NONCE_HEADER) else {
-        return Ok(String::new());
-    };
-    let nonce = value.to_str().unwrap_or_default();
-    if nonce.is_empty() || nonce.len() > 128 || !nonce.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::BadRequest(
-            "X-Pulsekey-Nonce must be 1–128 visible ASCII characters".into(),
-        ));
-    }
-    Ok(nonce.to_owned())
-}
-
-fn validate(request: &HeartbeatRequest) -> Result<(), ApiError> {
-    let version = &request.version;
-    if version.is_empty() || version.chars().count() > 64 || version.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest(
-            "version must be 1–64 printable characters".into(),
-        ));
-    }
-    if request
-        .hostname
-        .as_ref()
-        .is_some_and(|h| h.len() > 255 || h.chars().any(char::is_control))
-    {
-        return Err(ApiError::BadRequest(
-            "hostname must be at most 255 printable characters".into(),
-        ));
-    }
-    Ok(())
+        .map(header::HeaderValue::as_bytes)
 }
 
 /// A proxy's heartbeat: the license's verdict, signed.
@@ -92,7 +53,7 @@ pub async fn heartbeat(
     req: HttpRequest,
     body: super::Body,
 ) -> Result<HttpResponse, ApiError> {
-    let nonce = nonce(&req)?;
+    let nonce = input::nonce(req.headers().get(NONCE_HEADER).map(|v| v.as_bytes()))?;
     let address = crate::net::client_ip(&req, &state.config.trusted_proxies);
     // Every heartbeat from an address that ran out of refusals waits, valid keys included:
     // otherwise a guessed key would still stand out with its 200.
@@ -131,9 +92,9 @@ async fn verdict(
     address: Option<std::net::IpAddr>,
     body: &[u8],
 ) -> Result<HeartbeatResponse, ApiError> {
-    let key = license_key(req)?;
-    let request: HeartbeatRequest = super::parse_json(req, body)?;
-    validate(&request)?;
+    let key = input::license_key(authorization(req)).ok_or(ApiError::InvalidLicenseKey)?;
+    super::require_json(req)?;
+    let request = input::request(body)?;
     let now = OffsetDateTime::now_utc();
     let verdict = state
         .heartbeats
@@ -169,7 +130,8 @@ async fn signed(
     mut response: actix_web::HttpResponseBuilder,
     body: Vec<u8>,
 ) -> Result<HttpResponse, ApiError> {
-    let leaf = pulsekey_types::signature::leaf_hash(presented_key(req), nonce, &body);
+    let presented = input::presented_key(authorization(req));
+    let leaf = pulsekey_types::signature::leaf_hash(presented, nonce, &body);
     let proof = state
         .signer
         .sign(leaf)
