@@ -90,6 +90,15 @@ impl r2d2::ManageConnection for ConnectionManager {
 
 pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 
+/// Connections of the pool: `open - idle` are in use; `open == max` with none idle is
+/// saturation, and requests then wait for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    pub max: u32,
+    pub open: u32,
+    pub idle: u32,
+}
+
 /// The database: a connection pool plus which backend it is. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
@@ -149,6 +158,16 @@ impl Db {
     pub fn dedicated(&self) -> Result<DbConnection, DbError> {
         r2d2::ManageConnection::connect(&*self.manager)
             .map_err(|err| DbError::Unavailable(describe_connection_error(&err)))
+    }
+
+    /// How busy the pool is now, for the metrics endpoint.
+    pub fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState {
+            max: self.pool.max_size(),
+            open: state.connections,
+            idle: state.idle_connections,
+        }
     }
 
     /// Answers whether the database takes a query now (readiness).

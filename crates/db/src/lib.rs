@@ -15,7 +15,7 @@ pub mod testing;
 pub mod tokens;
 pub mod users;
 
-pub use connection::{Backend, Db, DbConnection, PooledConnection};
+pub use connection::{Backend, Db, DbConnection, PoolState, PooledConnection};
 pub use error::DbError;
 
 /// The current time in UTC as stored: timestamps columns hold UTC without an offset,

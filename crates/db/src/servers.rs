@@ -266,6 +266,36 @@ pub fn record_heartbeats(
 
 /// Persists GRACE → EXPIRED for every window that has passed. Idempotent, so every node may
 /// run it at once. Returns how many rows changed.
+/// Licenses per stored status, with GRACE rows whose window has passed by `now` counted as
+/// EXPIRED (the sweep may not have stored it yet): what a verdict would say.
+pub fn count_by_status(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+) -> Result<Vec<(String, i64)>, DbError> {
+    let mut counts: Vec<(String, i64)> = servers::table
+        .group_by(servers::license_status)
+        .select((servers::license_status, diesel::dsl::count_star()))
+        .load(conn)?;
+    let ended: i64 = servers::table
+        .filter(servers::license_status.eq("GRACE"))
+        .filter(servers::grace_expires_at.le(now))
+        .count()
+        .get_result(conn)?;
+    if ended > 0 {
+        for (status, count) in &mut counts {
+            match status.as_str() {
+                "GRACE" => *count -= ended,
+                "EXPIRED" => *count += ended,
+                _ => {}
+            }
+        }
+        if !counts.iter().any(|(status, _)| status == "EXPIRED") {
+            counts.push(("EXPIRED".into(), ended));
+        }
+    }
+    Ok(counts)
+}
+
 pub fn expire_passed_grace(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,

@@ -24,6 +24,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     use handlers::*;
     cfg.service(health::healthz)
         .service(health::readyz)
+        .service(health::metrics)
         .service(heartbeat::heartbeat)
         .service(
             utoipa_actix_web::scope("/api/v1")
@@ -76,6 +77,8 @@ pub fn app(
 > {
     let (app, mut api) = App::new()
         .wrap_fn(crate::middleware::limit_headers)
+        // Outermost, so it also times and counts what the header limit turns away.
+        .wrap_fn(crate::middleware::observe)
         .app_data(state)
         .app_data(
             web::JsonConfig::default()

@@ -88,7 +88,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging();
+    let log_format = match &cli.command {
+        Command::Serve(args) => args.log_format.as_str(),
+        _ => "pretty",
+    };
+    init_logging(log_format);
     let result = match cli.command {
         Command::Config(ConfigCommand::Check(args)) => config_check(&args, &described),
         Command::Serve(args) => serve(&args),
@@ -161,14 +165,22 @@ fn config_check(args: &ServeArgs, described: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn init_logging() {
+fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        // One object per line, with the request span's fields (id, method, route).
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
 }
 
 /// Opens (creating and migrating if need be) the configured database.

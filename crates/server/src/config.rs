@@ -89,6 +89,15 @@ pub struct ServeArgs {
     #[arg(long, env = "PULSEKEY_EXPIRY_SWEEP_SECS", default_value_t = 30)]
     pub expiry_sweep_secs: u64,
 
+    /// Bearer token a scraper must present to read `/metrics`; unset, the metrics are open
+    /// (keep them behind the load balancer).
+    #[arg(long, env = "PULSEKEY_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// Log lines as `pretty` text or `json` objects (one per line).
+    #[arg(long, env = "PULSEKEY_LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
+    pub log_format: String,
+
     /// Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed.
     #[arg(long, env = "PULSEKEY_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
@@ -126,6 +135,7 @@ pub struct Config {
     pub login_failures_per_address: u32,
     pub request_timeout: std::time::Duration,
     pub expiry_sweep: std::time::Duration,
+    pub metrics_token: Option<String>,
     pub trusted_proxies: Vec<IpAddr>,
     /// Whether the session cookie must travel over HTTPS only.
     pub secure_cookies: bool,
@@ -218,6 +228,7 @@ impl Config {
             login_failures_per_address: args.login_failures_per_address,
             request_timeout: std::time::Duration::from_secs(args.request_timeout_secs),
             expiry_sweep: std::time::Duration::from_secs(args.expiry_sweep_secs),
+            metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
             trusted_proxies,
         })
     }

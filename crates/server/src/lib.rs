@@ -12,6 +12,7 @@ pub mod error;
 mod handlers;
 pub mod heartbeats;
 mod known_routes;
+pub mod metrics;
 mod middleware;
 pub mod net;
 pub mod openapi;

@@ -47,3 +47,81 @@ where
             as fn(Result<ServiceResponse<B>, Error>) -> _,
     ))
 }
+
+/// `X-Request-Id`: the caller's, if it is a sane token, else a fresh one. Logged with every
+/// line the request causes and returned on the response, so a report can be matched to
+/// the log.
+pub const REQUEST_ID: &str = "x-request-id";
+
+fn request_id(req: &ServiceRequest) -> String {
+    let offered = req
+        .headers()
+        .get(REQUEST_ID)
+        .map(actix_web::http::header::HeaderValue::as_bytes)
+        .filter(|id| {
+            (1..=64).contains(&id.len())
+                && id
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+        });
+    match offered {
+        Some(id) => String::from_utf8_lossy(id).into_owned(),
+        None => next_request_id(),
+    }
+}
+
+/// A process-unique id: a random prefix per process (nodes differ) and a counter.
+fn next_request_id() -> String {
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: LazyLock<u32> =
+        LazyLock::new(|| u32::from_le_bytes(crate::domain::crypto::random_bytes::<4>()));
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("{:08x}-{:x}", *PREFIX, NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Gives the request its id and a tracing span, times it, and counts it in the metrics by
+/// route pattern, method and status.
+pub fn observe<S, B>(
+    req: ServiceRequest,
+    service: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<B>, Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    use tracing::Instrument as _;
+    let started = std::time::Instant::now();
+    let id = request_id(&req);
+    let span = tracing::info_span!("request", id = %id, method = %req.method(), route = tracing::field::Empty);
+    let state = req.app_data::<crate::state::SharedState>().cloned();
+    let method = req.method().clone();
+    let call = {
+        let _entered = span.enter();
+        service.call(req)
+    };
+    async move {
+        let mut response = call.await?;
+        let status = response.status().as_u16();
+        let route = response.request().match_pattern();
+        if let Some(state) = state {
+            state
+                .metrics
+                .request(route.as_deref(), method.as_str(), status, started.elapsed());
+        }
+        tracing::debug!(
+            status,
+            route = route.as_deref().unwrap_or("other"),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "answered"
+        );
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id) {
+            response.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static(REQUEST_ID),
+                value,
+            );
+        }
+        Ok(response)
+    }
+    .instrument(span)
+}

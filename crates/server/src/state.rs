@@ -23,6 +23,7 @@ pub struct AppState {
     pub login_by_address: Throttle,
     /// Refused heartbeats per client address.
     pub heartbeat_failures: Throttle,
+    pub metrics: crate::metrics::Metrics,
 }
 
 pub type SharedState = web::Data<AppState>;
@@ -49,6 +50,7 @@ impl AppState {
                 Duration::from_secs(15 * 60),
             ),
             heartbeat_failures: Throttle::new(heartbeat_failures, Duration::from_secs(60)),
+            metrics: crate::metrics::Metrics::default(),
             config,
         }))
     }

@@ -43,3 +43,48 @@ pub async fn readyz(state: SharedState) -> HttpResponse {
         Err(_) => HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE).json(body("unavailable")),
     }
 }
+
+/// Prometheus metrics (text format): heartbeats by result, request latency by route, the
+/// database pool, licenses by status. When `PULSEKEY_METRICS_TOKEN` is set, only a scraper
+/// presenting it as a bearer token may read them.
+#[utoipa::path(
+    tag = "operations",
+    operation_id = "get_metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 401, description = "PULSEKEY_METRICS_TOKEN is set and was not presented", body = pulsekey_types::ErrorBody),
+    ),
+)]
+#[get("/metrics")]
+pub async fn metrics(
+    state: SharedState,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, crate::ApiError> {
+    if let Some(expected) = &state.config.metrics_token {
+        let presented = crate::domain::heartbeat::presented_key(
+            req.headers()
+                .get(actix_web::http::header::AUTHORIZATION)
+                .map(|v| v.as_bytes()),
+        );
+        if !crate::domain::crypto::same_secret(presented.as_bytes(), expected.as_bytes()) {
+            return Err(crate::ApiError::Unauthorized);
+        }
+    }
+    let db = state.db.clone();
+    let licenses = actix_web::web::block(move || {
+        let mut conn = db.conn()?;
+        pulsekey_db::servers::count_by_status(&mut conn, pulsekey_db::now())
+    })
+    .await
+    .ok()
+    .and_then(Result::ok);
+    let snapshot = crate::metrics::Snapshot {
+        pool: state.db.pool_state(),
+        licenses,
+        indexed_licenses: state.heartbeats.indexed_licenses(),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(state.metrics.render(&snapshot)))
+}

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use crate::domain::heartbeat as input;
 use crate::error::ApiError;
 use crate::heartbeats::{KeyHash, PendingHeartbeat};
+use crate::metrics::HeartbeatResult;
 use crate::state::SharedState;
 
 use pulsekey_types::signature::{NONCE_HEADER, SIGNATURE_HEADER};
@@ -53,8 +54,21 @@ pub async fn heartbeat(
     req: HttpRequest,
     body: super::Body,
 ) -> Result<HttpResponse, ApiError> {
+    let answered = answer(&state, &req, &body.0).await;
+    state.metrics.heartbeat(match &answered {
+        Ok((_, result)) => *result,
+        Err(err) => HeartbeatResult::of_error(err),
+    });
+    answered.map(|(response, _)| response)
+}
+
+async fn answer(
+    state: &SharedState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(HttpResponse, HeartbeatResult), ApiError> {
     let nonce = input::nonce(req.headers().get(NONCE_HEADER).map(|v| v.as_bytes()))?;
-    let address = crate::net::client_ip(&req, &state.config.trusted_proxies);
+    let address = crate::net::client_ip(req, &state.config.trusted_proxies);
     // Every heartbeat from an address that ran out of refusals waits, valid keys included:
     // otherwise a guessed key would still stand out with its 200.
     let address_key = address.map(|ip| ip.to_string()).unwrap_or_default();
@@ -62,11 +76,13 @@ pub async fn heartbeat(
         .heartbeat_failures
         .check(&address_key)
         .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
-    match verdict(&state, &req, address, &body.0).await {
+    match verdict(state, req, address, body).await {
         Ok(response) => {
+            let result = HeartbeatResult::Verdict(response.status);
             let body =
                 serde_json::to_vec(&response).map_err(|err| ApiError::Internal(err.to_string()))?;
-            signed(&state, &req, &nonce, HttpResponse::Ok(), body).await
+            let response = signed(state, req, &nonce, HttpResponse::Ok(), body).await?;
+            Ok((response, result))
         }
         // Signed as well, so nobody between proxy and server can forge the "key refused"
         // that makes a proxy stop itself.
@@ -80,7 +96,8 @@ pub async fn heartbeat(
                 serde_json::to_vec(&refusal).map_err(|err| ApiError::Internal(err.to_string()))?;
             let mut response = HttpResponse::Unauthorized();
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""));
-            signed(&state, &req, &nonce, response, body).await
+            let response = signed(state, req, &nonce, response, body).await?;
+            Ok((response, HeartbeatResult::Refused))
         }
         Err(other) => Err(other),
     }

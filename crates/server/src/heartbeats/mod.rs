@@ -157,6 +157,11 @@ impl Heartbeats {
         }))
     }
 
+    /// How many licenses this node holds in memory.
+    pub fn indexed_licenses(&self) -> usize {
+        self.index.licenses()
+    }
+
     /// Notes a heartbeat's bookkeeping for the next flush.
     pub fn record(&self, server_id: i64, heartbeat: PendingHeartbeat) {
         self.writer.record(server_id, heartbeat);

@@ -85,6 +85,7 @@ fn routes() -> Vec<(&'static str, &'static str, Rule)> {
     vec![
         ("get", "/healthz", Rule::Public),
         ("get", "/readyz", Rule::Public),
+        ("get", "/metrics", Rule::Public),
         ("post", "/heartbeat", Rule::LicenseKey),
         ("post", "/api/v1/auth/login", Rule::Public),
         ("get", "/api/v1/auth/me", Rule::SignedIn),

@@ -16,6 +16,7 @@ mod heartbeat;
 mod licenses;
 mod limits;
 mod nodes;
+mod observability;
 mod openapi;
 mod secrets_in_logs;
 mod shutdown;

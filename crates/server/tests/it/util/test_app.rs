@@ -177,6 +177,7 @@ fn start_node(
         login_failures_per_address: 20,
         request_timeout: std::time::Duration::from_secs(10),
         expiry_sweep: std::time::Duration::from_secs(30),
+        metrics_token: None,
         trusted_proxies: Vec::new(),
         secure_cookies: false,
     };
