@@ -122,6 +122,24 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Every variable any command reads (`PULSEKEY_*`, `DATABASE_URL`): the names deployment
+/// files may use.
+pub fn variables() -> std::collections::BTreeSet<String> {
+    fn collect(command: &clap::Command, out: &mut std::collections::BTreeSet<String>) {
+        for arg in command.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                out.insert(env.to_string_lossy().into_owned());
+            }
+        }
+        for sub in command.get_subcommands() {
+            collect(sub, out);
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    collect(&Cli::command(), &mut out);
+    out
+}
+
 /// Parses flags and variables, then adds the configuration file's settings where neither
 /// set one. Also returns the effective settings of the chosen command, described.
 fn parse_command_line() -> Result<(Cli, String), ConfigError> {

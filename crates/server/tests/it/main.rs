@@ -11,6 +11,7 @@ mod authz;
 mod browser;
 mod cli;
 mod crash;
+mod deploy;
 mod health;
 mod heartbeat;
 mod licenses;
