@@ -183,6 +183,33 @@ impl Db {
     /// deferred one that reads first and writes later cannot wait for another writer: if one
     /// committed meanwhile, its snapshot is stale and SQLite fails it at once with "database
     /// is locked", busy timeout or not. Taking the lock first makes it wait its turn.
+    /// Runs `f` on one read snapshot: on SQLite a deferred transaction, which takes no
+    /// write lock, so a running server carries on writing meanwhile (to the WAL). Rolled
+    /// back at the end: `f` is meant to read.
+    pub fn read_snapshot<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        let mut pooled = self.conn()?;
+        let conn: &mut DbConnection = &mut pooled;
+        match conn {
+            DbConnection::Sqlite(sqlite) => {
+                AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN DEFERRED")?
+            }
+            DbConnection::Postgres(pg) => AnsiTransactionManager::begin_transaction_sql(
+                pg,
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            )?,
+        }
+        let result = f(conn);
+        let _ = match conn {
+            DbConnection::Sqlite(sqlite) => AnsiTransactionManager::rollback_transaction(sqlite),
+            DbConnection::Postgres(pg) => AnsiTransactionManager::rollback_transaction(pg),
+        };
+        result
+    }
+
     pub fn transaction<T, E>(
         &self,
         f: impl FnOnce(&mut DbConnection) -> Result<T, E>,

@@ -15,6 +15,9 @@ pub enum DbError {
     Migration(String),
     #[error("database error: {0}")]
     Query(DieselError),
+    /// The operation does not apply to this backend.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl From<DieselError> for DbError {

@@ -4,7 +4,9 @@
 //! Diesel is synchronous: the server runs these functions on a blocking thread pool.
 
 pub mod audit;
+pub mod backup;
 mod connection;
+pub mod copy;
 mod error;
 pub mod license_changes;
 pub mod schema;

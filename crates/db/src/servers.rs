@@ -175,6 +175,37 @@ pub fn set_key(conn: &mut DbConnection, id: i64, form: &LicenseKeyForm<'_>) -> R
     )
 }
 
+/// A stored key as re-encryption sees it: `(id, key hash, key ciphertext)`.
+pub type StoredCiphertext = (i64, Vec<u8>, Vec<u8>);
+
+/// One page of stored keys after `after_id`, by id: what re-encrypting every stored key
+/// walks through.
+pub fn ciphertext_page(
+    conn: &mut DbConnection,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<StoredCiphertext>, DbError> {
+    Ok(servers::table
+        .filter(servers::id.gt(after_id))
+        .order(servers::id)
+        .limit(limit)
+        .select((
+            servers::id,
+            servers::license_key_hash,
+            servers::license_key_ciphertext,
+        ))
+        .load(conn)?)
+}
+
+/// Replaces a stored key's ciphertext only; the key, and so the license index, is unchanged.
+pub fn set_ciphertext(conn: &mut DbConnection, id: i64, ciphertext: &[u8]) -> Result<(), DbError> {
+    expect_one(
+        diesel::update(servers::table.find(id))
+            .set(servers::license_key_ciphertext.eq(ciphertext))
+            .execute(conn)?,
+    )
+}
+
 pub fn set_status(
     conn: &mut DbConnection,
     id: i64,

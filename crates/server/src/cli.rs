@@ -30,6 +30,34 @@ enum Command {
     /// Manage users in the configured database, whether or not the server is running.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Write a consistent copy of the SQLite database to a new FILE, server running or not.
+    Backup {
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Replace the SQLite database with a backup (stop the server first); the replaced
+    /// database is kept beside it.
+    Restore {
+        #[arg(long, value_name = "FILE")]
+        from: std::path::PathBuf,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Copy everything from the embedded SQLite database into an empty PostgreSQL one and
+    /// verify the copy (row counts and checksums).
+    MigrateTo {
+        /// The PostgreSQL database to fill: `postgres://…`.
+        #[arg(long = "database-url", value_name = "URL")]
+        target_url: String,
+        /// Directory of the SQLite database to copy.
+        #[arg(long, env = "PULSEKEY_DATA_DIR", default_value = "./pulsekey-data")]
+        data_dir: std::path::PathBuf,
+    },
+    /// Manage the server's keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -55,6 +83,19 @@ enum UsersCommand {
         /// Defaults to USERNAME@users.invalid.
         #[arg(long)]
         email: Option<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Re-encrypt every stored license key under a new data key, in one transaction.
+    RotateDataKey {
+        /// Read the new key (32 bytes, standard base64) from standard input instead of
+        /// generating one.
+        #[arg(long)]
+        new_key_stdin: bool,
         #[command(flatten)]
         storage: StorageArgs,
     },
@@ -95,6 +136,17 @@ pub fn main() -> ExitCode {
     init_logging(log_format);
     let result = match cli.command {
         Command::Config(ConfigCommand::Check(args)) => config_check(&args, &described),
+        Command::Backup { out, storage } => crate::operations::backup(&storage, &out),
+        Command::Restore { from, storage } => crate::operations::restore(&storage, &from),
+        Command::MigrateTo {
+            target_url,
+            data_dir,
+        } => crate::migrate::migrate_to(&data_dir, &target_url),
+        Command::Keys(KeysCommand::RotateDataKey {
+            new_key_stdin,
+            storage,
+        }) => read_new_key(new_key_stdin)
+            .and_then(|key| crate::operations::rotate_data_key(&storage, key)),
         Command::Serve(args) => serve(&args),
         Command::Users(UsersCommand::Create {
             username,
@@ -161,6 +213,17 @@ fn parse_command_line() -> Result<(Cli, String), ConfigError> {
     let (command, leaf) = crate::config_file::leaf(&root, &matches);
     let described = crate::config_file::describe(command, leaf, &from_file);
     Ok((cli, described))
+}
+
+fn read_new_key(from_stdin: bool) -> Result<Option<String>, ConfigError> {
+    if !from_stdin {
+        return Ok(None);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|err| ConfigError(format!("cannot read the new data key from stdin: {err}")))?;
+    Ok(Some(line.trim().to_owned()))
 }
 
 /// `pulsekey config check`: the effective serve configuration, or the first thing wrong.

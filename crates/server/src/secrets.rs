@@ -3,7 +3,7 @@
 //! the embedded default, from a file generated once into the data directory (mode 0600).
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -92,15 +92,26 @@ pub fn check_values(
     Ok(())
 }
 
+/// Where a data-key rotation keeps the new key until its transaction has committed.
+pub const PENDING_DATA_KEY: &str = "data-key.next";
+/// The data key's file in the data directory.
+pub const DATA_KEY_FILE: &str = "data-key";
+
 /// Only the data key: what commands that write licenses need.
 pub fn load_data_key(data_dir: &Path, source: SecretSource<'_>) -> Result<DataKey, ConfigError> {
+    if data_dir.join(PENDING_DATA_KEY).exists() {
+        return Err(ConfigError(format!(
+            "{} exists: a data-key rotation was interrupted; run `pulsekey keys rotate-data-key` to finish it",
+            data_dir.join(PENDING_DATA_KEY).display()
+        )));
+    }
     let bytes = resolve(data_dir, "data-key", source, decode_32, || {
         BASE64.encode(random_bytes::<32>())
     })?;
     Ok(DataKey::new(bytes))
 }
 
-fn decode_32(s: &str) -> Result<[u8; 32], &'static str> {
+pub fn decode_32(s: &str) -> Result<[u8; 32], &'static str> {
     let bytes = BASE64
         .decode(s.trim())
         .map_err(|_| "must be standard base64")?;
@@ -145,7 +156,7 @@ fn resolve<T>(
 }
 
 /// Creates `path` readable by the owner only; never overwrites an existing secret.
-fn write_private(path: &PathBuf, text: &str) -> Result<(), ConfigError> {
+pub fn write_private(path: &Path, text: &str) -> Result<(), ConfigError> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

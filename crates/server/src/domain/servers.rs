@@ -342,3 +342,39 @@ pub fn my_servers(
             .collect(),
     })
 }
+
+/// Re-encrypts every stored license key from `old` to `new`, and audits it. Run it inside
+/// one transaction: a key that does not open under `old` fails the whole rotation, so no
+/// row is ever left under a key nobody holds.
+pub fn rotate_data_key(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    old: &DataKey,
+    new: &DataKey,
+) -> Result<u64, DomainError> {
+    const PAGE: i64 = 2_000;
+    let mut after = 0;
+    let mut rotated = 0u64;
+    loop {
+        let page = servers::ciphertext_page(conn, after, PAGE)?;
+        let Some(&(last, _, _)) = page.last() else {
+            break;
+        };
+        for (id, hash, ciphertext) in page {
+            let plaintext = old
+                .open(&ciphertext, &hash)
+                .map_err(|_| DomainError::UndecryptableKey)?;
+            servers::set_ciphertext(conn, id, &new.seal(&plaintext, &hash))?;
+            rotated += 1;
+        }
+        after = last;
+    }
+    audit::record(
+        conn,
+        actor,
+        "data_key.rotate",
+        None,
+        json!({ "licenses": rotated }),
+    )?;
+    Ok(rotated)
+}

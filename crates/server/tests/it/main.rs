@@ -19,5 +19,6 @@ mod limits;
 mod nodes;
 mod observability;
 mod openapi;
+mod operations;
 mod secrets_in_logs;
 mod shutdown;

@@ -3,9 +3,9 @@
 //! without getting in each other's way.
 
 use pulsekey_types::{Role, ServerView, UserView};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::util::serve::ServeProcess;
+use crate::util::serve::{Api, ServeProcess};
 use crate::util::test_app::temp_pg_database;
 
 // Test-only secrets, shared by both nodes as the README requires.
@@ -26,47 +26,13 @@ const SHARED_SECRETS: [(&str, &str); 3] = [
 
 struct Node {
     process: ServeProcess,
-    client: reqwest::Client,
-    token: String,
+    api: Api,
 }
 
-impl Node {
-    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
-        self.client
-            .post(format!("{}{path}", self.process.url))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn heartbeat(&self, key: &str) -> (u16, Option<String>) {
-        let response = self
-            .client
-            .post(format!("{}/heartbeat", self.process.url))
-            .bearer_auth(key)
-            .json(&json!({ "version": "3.1" }))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap();
-        (status, body["status"].as_str().map(str::to_owned))
-    }
-
-    async fn reveal(&self, server: i64) -> String {
-        let response = self
-            .post(
-                &format!("/api/v1/servers/{server}/license/reveal"),
-                json!({}),
-            )
-            .await;
-        assert_eq!(response.status(), 200);
-        response.json::<Value>().await.unwrap()["key"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+impl std::ops::Deref for Node {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
     }
 }
 
@@ -79,12 +45,8 @@ async fn start_node(database_url: &str, password: Option<&str>) -> Node {
     let process = ServeProcess::start_with_env(tempfile::tempdir().unwrap(), &env).await;
     // The first node to start creates the admin and prints its password.
     let password = password.map_or_else(|| process.first_admin_password(), str::to_owned);
-    let token = process.login("admin", &password).await.token;
-    Node {
-        process,
-        client: reqwest::Client::new(),
-        token,
-    }
+    let api = Api::sign_in(&process, "admin", &password).await;
+    Node { process, api }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -148,3 +148,90 @@ impl Drop for ServeProcess {
         self.stop();
     }
 }
+
+/// The API of a running `pulsekey serve`, signed in.
+pub struct Api {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub token: String,
+}
+
+#[allow(dead_code)]
+impl Api {
+    pub async fn sign_in(server: &ServeProcess, username: &str, password: &str) -> Self {
+        Self {
+            url: server.url.clone(),
+            client: reqwest::Client::new(),
+            token: server.login(username, password).await.token,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A heartbeat: the status code and the verdict's status, if any.
+    pub async fn heartbeat(&self, key: &str) -> (u16, Option<String>) {
+        let response = self
+            .client
+            .post(format!("{}/heartbeat", self.url))
+            .bearer_auth(key)
+            .json(&serde_json::json!({ "version": "3.1" }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap();
+        (status, body["status"].as_str().map(str::to_owned))
+    }
+
+    pub async fn reveal(&self, server: i64) -> String {
+        let response = self
+            .post(
+                &format!("/api/v1/servers/{server}/license/reveal"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json::<serde_json::Value>().await.unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Creates a customer and one server for it: (customer id, server id).
+    pub async fn customer_with_server(&self, username: &str) -> (i64, i64) {
+        let customer = self
+            .post(
+                "/api/v1/users",
+                serde_json::json!({ "username": username, "email": format!("{username}@example.test"), "password": "correct horse battery", "role": "customer" }),
+            )
+            .await;
+        assert_eq!(customer.status(), 201);
+        let customer: pulsekey_types::UserView = customer.json().await.unwrap();
+        let server = self
+            .post(
+                "/api/v1/servers",
+                serde_json::json!({ "ownerId": customer.id, "name": format!("{username}-prod") }),
+            )
+            .await;
+        assert_eq!(server.status(), 201);
+        let server: pulsekey_types::ServerView = server.json().await.unwrap();
+        (customer.id, server.id)
+    }
+}

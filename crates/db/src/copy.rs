@@ -1,0 +1,244 @@
+//! Copying a whole pulsekey database to another backend (`pulsekey migrate-to`), row for
+//! row with the same ids, and proving the copy: per table, a row count and a SHA-256 over
+//! every row in id order, computed on both sides.
+
+use diesel::prelude::*;
+use sha2::{Digest as _, Sha256};
+use time::PrimitiveDateTime;
+
+use crate::schema::{api_tokens, audit_log, server_heartbeats, servers, sessions, users};
+use crate::{DbConnection, DbError};
+
+const PAGE: i64 = 1_000;
+
+/// One table's count and checksum on one side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSummary {
+    pub table: &'static str,
+    pub rows: u64,
+    pub sha256: [u8; 32],
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+struct User {
+    id: i64,
+    username: String,
+    email: String,
+    role: String,
+    password_hash: String,
+    disabled: bool,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+struct Session {
+    id: String,
+    user_id: i64,
+    created_at: PrimitiveDateTime,
+    expires_at: PrimitiveDateTime,
+    revoked_at: Option<PrimitiveDateTime>,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = servers)]
+struct Server {
+    id: i64,
+    owner_id: i64,
+    name: String,
+    license_key_hash: Vec<u8>,
+    license_key_ciphertext: Vec<u8>,
+    license_key_last4: String,
+    license_status: String,
+    grace_expires_at: Option<PrimitiveDateTime>,
+    license_issued_at: PrimitiveDateTime,
+    license_rotated_at: Option<PrimitiveDateTime>,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = server_heartbeats)]
+struct Heartbeat {
+    server_id: i64,
+    last_heartbeat_at: PrimitiveDateTime,
+    installed_version: String,
+    last_heartbeat_ip: Option<String>,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_tokens)]
+struct Token {
+    id: i64,
+    owner_id: i64,
+    name: String,
+    prefix: String,
+    token_hash: Vec<u8>,
+    scopes: String,
+    created_at: PrimitiveDateTime,
+    last_used_at: Option<PrimitiveDateTime>,
+    expires_at: Option<PrimitiveDateTime>,
+    revoked_at: Option<PrimitiveDateTime>,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_log)]
+struct AuditEntry {
+    id: i64,
+    at: PrimitiveDateTime,
+    action: String,
+    target: Option<i64>,
+    user_id: Option<i64>,
+    username: Option<String>,
+    metadata: String,
+    ip: Option<String>,
+}
+
+/// Reads one table page by page in key order, handing each page to `visit`.
+macro_rules! for_each_page {
+    ($conn:expr, $table:ident, $row:ty, $key:expr, $after:ty, $visit:expr) => {{
+        let mut after: Option<$after> = None;
+        loop {
+            let mut query = $table::table
+                .select(<$row>::as_select())
+                .order($key)
+                .limit(PAGE)
+                .into_boxed();
+            if let Some(after) = after.clone() {
+                query = query.filter($key.gt(after));
+            }
+            let page: Vec<$row> = match $conn {
+                DbConnection::Sqlite(conn) => query.load(conn)?,
+                DbConnection::Postgres(_) => {
+                    return Err(DbError::Unsupported("the source must be SQLite".into()));
+                }
+            };
+            let Some(last) = page.last() else { break };
+            after = Some(Keyed::key(last));
+            $visit(page)?;
+        }
+    }};
+}
+
+/// The count and checksum of every copied table.
+pub fn summarize(conn: &mut DbConnection) -> Result<Vec<TableSummary>, DbError> {
+    macro_rules! summarize_table {
+        ($table:ident, $row:ty, $key:expr) => {{
+            let mut hasher = Sha256::new();
+            let mut rows = 0u64;
+            let mut after: Option<_> = None;
+            loop {
+                macro_rules! page {
+                    ($c:expr) => {{
+                        let mut query = $table::table
+                            .select(<$row>::as_select())
+                            .order($key)
+                            .limit(PAGE)
+                            .into_boxed();
+                        if let Some(after) = after.clone() {
+                            query = query.filter($key.gt(after));
+                        }
+                        query.load::<$row>($c)?
+                    }};
+                }
+                let page = match conn {
+                    DbConnection::Sqlite(c) => page!(c),
+                    DbConnection::Postgres(c) => page!(c),
+                };
+                let Some(last) = page.last() else { break };
+                after = Some(Keyed::key(last));
+                for row in &page {
+                    hasher.update(format!("{row:?}\n").as_bytes());
+                }
+                rows += page.len() as u64;
+            }
+            TableSummary {
+                table: stringify!($table),
+                rows,
+                sha256: hasher.finalize().into(),
+            }
+        }};
+    }
+    Ok(vec![
+        summarize_table!(users, User, users::id),
+        summarize_table!(sessions, Session, sessions::id),
+        summarize_table!(servers, Server, servers::id),
+        summarize_table!(server_heartbeats, Heartbeat, server_heartbeats::server_id),
+        summarize_table!(api_tokens, Token, api_tokens::id),
+        summarize_table!(audit_log, AuditEntry, audit_log::id),
+    ])
+}
+
+/// Each row's key, for paging.
+trait Keyed {
+    type Key: Clone;
+    fn key(&self) -> Self::Key;
+}
+
+macro_rules! keyed {
+    ($row:ty, $field:ident, $key:ty) => {
+        impl Keyed for $row {
+            type Key = $key;
+            fn key(&self) -> $key {
+                self.$field.clone()
+            }
+        }
+    };
+}
+keyed!(User, id, i64);
+keyed!(Session, id, String);
+keyed!(Server, id, i64);
+keyed!(Heartbeat, server_id, i64);
+keyed!(Token, id, i64);
+keyed!(AuditEntry, id, i64);
+
+/// Copies every table from `source` (SQLite) into `target` (PostgreSQL, migrated and
+/// empty), keeping ids, inside the caller's transaction on `target`; then moves the
+/// target's id sequences past the copied ids.
+pub fn sqlite_to_postgres(
+    source: &mut DbConnection,
+    target: &mut DbConnection,
+) -> Result<(), DbError> {
+    let DbConnection::Postgres(pg) = target else {
+        return Err(DbError::Unsupported("the target must be PostgreSQL".into()));
+    };
+    let present: i64 = users::table.count().get_result(pg)?;
+    let servers_present: i64 = servers::table.count().get_result(pg)?;
+    let audit_present: i64 = audit_log::table.count().get_result(pg)?;
+    if present + servers_present + audit_present > 0 {
+        return Err(DbError::Unsupported(
+            "the target database is not empty; migrate into a new database".into(),
+        ));
+    }
+    macro_rules! copy {
+        ($table:ident, $row:ty, $key:expr, $keyty:ty) => {
+            for_each_page!(source, $table, $row, $key, $keyty, |page: Vec<$row>| {
+                diesel::insert_into($table::table)
+                    .values(&page)
+                    .execute(pg)
+                    .map(|_| ())
+            })
+        };
+    }
+    copy!(users, User, users::id, i64);
+    copy!(sessions, Session, sessions::id, String);
+    copy!(servers, Server, servers::id, i64);
+    copy!(
+        server_heartbeats,
+        Heartbeat,
+        server_heartbeats::server_id,
+        i64
+    );
+    copy!(api_tokens, Token, api_tokens::id, i64);
+    copy!(audit_log, AuditEntry, audit_log::id, i64);
+    for table in ["users", "servers", "api_tokens", "audit_log"] {
+        diesel::sql_query(format!(
+            "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
+             COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+        ))
+        .execute(pg)?;
+    }
+    Ok(())
+}
