@@ -261,6 +261,7 @@ pub fn record_heartbeats(
     conn: &mut DbConnection,
     writes: &[HeartbeatWrite],
 ) -> Result<(), DbError> {
+    use diesel::dsl::case_when;
     use diesel::upsert::excluded;
     // Four parameters a row; SQLite allows 32766 a statement.
     for chunk in writes.chunks(4000) {
@@ -275,17 +276,31 @@ pub fn record_heartbeats(
                 )
             })
             .collect();
+        let newer =
+            excluded(server_heartbeats::last_heartbeat_at).ge(server_heartbeats::last_heartbeat_at);
         let query = diesel::insert_into(server_heartbeats::table)
             .values(rows)
             .on_conflict(server_heartbeats::server_id)
             .do_update()
+            // Nodes flush on their own schedules: a write older than the stored one is
+            // stale and must not move the last heartbeat (or its version) back. (A WHERE on
+            // the upsert would say it shorter; diesel does not build one for SQLite batches.)
             .set((
-                server_heartbeats::last_heartbeat_at
-                    .eq(excluded(server_heartbeats::last_heartbeat_at)),
-                server_heartbeats::installed_version
-                    .eq(excluded(server_heartbeats::installed_version)),
-                server_heartbeats::last_heartbeat_ip
-                    .eq(excluded(server_heartbeats::last_heartbeat_ip)),
+                server_heartbeats::last_heartbeat_at.eq(case_when(
+                    newer,
+                    excluded(server_heartbeats::last_heartbeat_at),
+                )
+                .otherwise(server_heartbeats::last_heartbeat_at)),
+                server_heartbeats::installed_version.eq(case_when(
+                    newer,
+                    excluded(server_heartbeats::installed_version),
+                )
+                .otherwise(server_heartbeats::installed_version)),
+                server_heartbeats::last_heartbeat_ip.eq(case_when(
+                    newer,
+                    excluded(server_heartbeats::last_heartbeat_ip),
+                )
+                .otherwise(server_heartbeats::last_heartbeat_ip)),
             ));
         match conn {
             DbConnection::Sqlite(sqlite) => query.execute(sqlite)?,
@@ -295,8 +310,6 @@ pub fn record_heartbeats(
     Ok(())
 }
 
-/// Persists GRACE → EXPIRED for every window that has passed. Idempotent, so every node may
-/// run it at once. Returns how many rows changed.
 /// Licenses per stored status, with GRACE rows whose window has passed by `now` counted as
 /// EXPIRED (the sweep may not have stored it yet): what a verdict would say.
 pub fn count_by_status(
@@ -327,6 +340,8 @@ pub fn count_by_status(
     Ok(counts)
 }
 
+/// Persists GRACE → EXPIRED for every window that has passed. Idempotent, so every node may
+/// run it at once. Returns how many rows changed.
 pub fn expire_passed_grace(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,

@@ -93,16 +93,24 @@ impl HeartbeatWriter {
                     .unwrap_or_else(|p| p.into_inner());
                 (std::mem::take(&mut buffer.pending), buffer.stopping)
             };
-            if !batch.is_empty() {
-                self.flush(db, batch, stopping);
-            }
+            let written = batch.is_empty() || self.flush(db, batch, stopping);
             if stopping {
                 return;
+            }
+            if !written {
+                // The batch is back in the buffer, likely past the early-flush size: wait a
+                // whole interval rather than retrying a failing database in a tight loop.
+                let buffer = self.buffer();
+                let _ = self
+                    .wake
+                    .wait_timeout_while(buffer, interval, |b| !b.stopping)
+                    .unwrap_or_else(|p| p.into_inner());
             }
         }
     }
 
-    fn flush(&self, db: &Db, batch: HashMap<i64, PendingHeartbeat>, last: bool) {
+    /// Writes `batch`; on failure puts it back and returns false.
+    fn flush(&self, db: &Db, batch: HashMap<i64, PendingHeartbeat>, last: bool) -> bool {
         let mut writes: Vec<HeartbeatWrite> = batch
             .iter()
             .map(|(&server_id, heartbeat)| HeartbeatWrite {
@@ -119,11 +127,16 @@ impl HeartbeatWriter {
             match db.transaction(|conn| servers::record_heartbeats(conn, &writes)) {
                 Ok(()) => {
                     tracing::debug!(rows = writes.len(), "heartbeats written");
-                    return;
+                    return true;
                 }
                 Err(err) if attempt < attempts => {
                     tracing::warn!(error = %err, "writing heartbeats failed; retrying");
                     std::thread::sleep(Duration::from_millis(200));
+                }
+                // Only last-seen bookkeeping is lost (verdicts and audit entries never wait
+                // here), but say so loudly.
+                Err(err) if last => {
+                    tracing::error!(error = %err, rows = writes.len(), "writing heartbeats at shutdown failed; their last-seen times are lost");
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, rows = writes.len(), "writing heartbeats failed; kept for the next flush");
@@ -135,6 +148,7 @@ impl HeartbeatWriter {
         for (server_id, heartbeat) in batch {
             buffer.pending.entry(server_id).or_insert(heartbeat);
         }
+        false
     }
 }
 

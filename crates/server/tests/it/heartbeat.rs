@@ -4,6 +4,36 @@ use pulsekey_types::{ErrorBody, ErrorCode, InstallConfig, Role};
 use serde_json::json;
 
 both_backends! {
+    // Two nodes flush on their own schedules: the later heartbeat wins whatever order the
+    // writes arrive in.
+    async fn a_stale_flush_never_moves_the_last_heartbeat_back(app) {
+        use pulsekey_db::servers::{HeartbeatWrite, record_heartbeats};
+        let admin = app.admin_token().await;
+        let acme = app.create_user("acme", Role::Customer).await;
+        let server = app.create_server(&admin, acme.id, "acme-prod").await;
+        let now = pulsekey_db::now();
+        let write = |at, version: &str| HeartbeatWrite {
+            server_id: server,
+            at,
+            version: version.into(),
+            ip: None,
+        };
+        let newer = write(now, "3.2");
+        let older = write(now - time::Duration::seconds(30), "3.1");
+        let db = app.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.conn().unwrap();
+            record_heartbeats(&mut conn, &[newer]).unwrap();
+            record_heartbeats(&mut conn, &[older]).unwrap();
+        })
+        .await
+        .unwrap();
+        let card: pulsekey_types::LicenseView =
+            app.get(&format!("/api/v1/servers/{server}/license"), &admin).await.json().await.unwrap();
+        assert_eq!(card.installed_version.as_deref(), Some("3.2"));
+        assert_eq!(card.last_heartbeat_at, Some(pulsekey_db::from_stored(now)));
+    }
+
     async fn bad_keys_all_get_the_same_401(app) {
         let admin = app.admin_token().await;
         let acme = app.create_user("acme", Role::Customer).await;
