@@ -22,6 +22,27 @@ pub fn sqlite_into(conn: &mut DbConnection, path: &str) -> Result<(), DbError> {
     }
 }
 
+/// Whether the file at `path` is a pulsekey SQLite database, before anything migrates it:
+/// it has the migrations table and the tables every pulsekey database has.
+pub fn sqlite_is_pulsekey_backup(path: &str) -> Result<bool, DbError> {
+    use diesel::Connection as _;
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let Ok(mut conn) = diesel::SqliteConnection::establish(path) else {
+        return Ok(false);
+    };
+    let found: Result<Vec<Count>, _> = diesel::sql_query(
+        "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN \
+         ('__diesel_schema_migrations', 'users', 'servers', 'audit_log')",
+    )
+    .load(&mut conn);
+    // Not a database at all reads as an error here: not a backup either.
+    Ok(found.is_ok_and(|rows| rows.first().is_some_and(|c| c.n == 4)))
+}
+
 /// Whether the SQLite file at `conn` passes `PRAGMA integrity_check`.
 pub fn sqlite_is_intact(conn: &mut DbConnection) -> Result<bool, DbError> {
     #[derive(diesel::QueryableByName)]

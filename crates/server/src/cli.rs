@@ -301,6 +301,7 @@ fn create_data_dir(dir: &std::path::Path) -> Result<(), ConfigError> {
 fn serve(args: &ServeArgs) -> Result<(), ConfigError> {
     let config = Config::from_serve_args(args)?;
     let db = open_database(&args.storage, pool_size())?;
+    let _lock = crate::operations::hold_serve_lock(&config.data_dir)?;
     let shared = db.backend() == Backend::Postgres;
     fn source<'a>(
         variable: &'static str,

@@ -58,15 +58,17 @@ pub fn apply(
             (ArgAction::SetTrue, toml::Value::Boolean(true)) => args.push(flag.into()),
             (ArgAction::SetTrue, toml::Value::Boolean(false)) => {}
             (ArgAction::SetTrue, _) => return Err(invalid("true or false")),
-            (_, toml::Value::String(s)) => args.extend([flag.into(), s.into()]),
-            (_, toml::Value::Integer(n)) => args.extend([flag.into(), n.to_string().into()]),
+            // `--flag=value`, so a value that starts with `-` is still a value (and a secret
+            // never ends up quoted in a parse error).
+            (_, toml::Value::String(s)) => args.push(format!("{flag}={s}").into()),
+            (_, toml::Value::Integer(n)) => args.push(format!("{flag}={n}").into()),
             (_, toml::Value::Array(items)) if arg.get_value_delimiter().is_some() => {
                 let items = items
                     .iter()
                     .map(|item| item.as_str().map(str::to_owned))
                     .collect::<Option<Vec<_>>>()
                     .ok_or_else(|| invalid("a list of strings"))?;
-                args.extend([flag.into(), items.join(",").into()]);
+                args.push(format!("{flag}={}", items.join(",")).into());
             }
             _ => return Err(invalid("a string or an integer")),
         }
@@ -221,10 +223,8 @@ mod tests {
                 "serve",
                 "--grace-days",
                 "3",
-                "--bind",
-                "0.0.0.0:9000",
-                "--trusted-proxies",
-                "10.0.0.1,10.0.0.2"
+                "--bind=0.0.0.0:9000",
+                "--trusted-proxies=10.0.0.1,10.0.0.2"
             ]
         );
     }

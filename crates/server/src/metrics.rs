@@ -20,17 +20,19 @@ const BUCKETS: [f64; 14] = [
 #[derive(Default)]
 struct Histogram {
     buckets: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
+    /// Past the last bucket: `+Inf` is the buckets' sum plus this, so a scrape never shows
+    /// `+Inf` below a bucket even while requests are being counted.
+    overflow: AtomicU64,
     sum_nanos: AtomicU64,
 }
 
 impl Histogram {
     fn observe(&self, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
-        if let Some(bucket) = BUCKETS.iter().position(|&le| seconds <= le) {
-            self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
+        match BUCKETS.iter().position(|&le| seconds <= le) {
+            Some(bucket) => self.buckets[bucket].fetch_add(1, Ordering::Relaxed),
+            None => self.overflow.fetch_add(1, Ordering::Relaxed),
+        };
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
@@ -117,6 +119,11 @@ impl Metrics {
 
     pub fn request(&self, route: Option<&str>, method: &str, status: u16, elapsed: Duration) {
         let route = route.map_or("other", |pattern| self.intern(pattern));
+        // Any token is a method to HTTP: only the standard ones get a series of their own.
+        let method = match method {
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+            _ => "other",
+        };
         let key = (route, method.to_owned(), status);
         {
             let requests = self.requests.read().unwrap_or_else(|p| p.into_inner());
@@ -184,7 +191,7 @@ impl Metrics {
                     "pulsekey_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {cumulative}"
                 );
             }
-            let count = histogram.count.load(Ordering::Relaxed);
+            let count = cumulative + histogram.overflow.load(Ordering::Relaxed);
             let sum = histogram.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
             let _ = writeln!(
                 out,
@@ -276,6 +283,8 @@ mod tests {
         metrics.request(Some("/heartbeat"), "POST", 200, Duration::from_micros(700));
         metrics.request(Some("/heartbeat"), "POST", 200, Duration::from_millis(30));
         metrics.request(None, "GET", 404, Duration::from_secs(20));
+        metrics.request(None, "BREW", 405, Duration::from_millis(1));
+        metrics.request(None, "FOO1", 405, Duration::from_millis(1));
         let text = metrics.render(&snapshot());
         for line in [
             "pulsekey_heartbeats_total{result=\"verdict\",status=\"GRACE\"} 1",
@@ -288,6 +297,7 @@ mod tests {
             // Past the last bucket: only in +Inf.
             "pulsekey_http_request_duration_seconds_bucket{route=\"other\",method=\"GET\",status=\"404\",le=\"10\"} 0",
             "pulsekey_http_request_duration_seconds_bucket{route=\"other\",method=\"GET\",status=\"404\",le=\"+Inf\"} 1",
+            "pulsekey_http_request_duration_seconds_count{route=\"other\",method=\"other\",status=\"405\"} 2",
             "pulsekey_db_pool_connections{state=\"in_use\"} 2",
             "pulsekey_licenses{status=\"GRACE\"} 2",
             "pulsekey_licenses{status=\"EXPIRED\"} 0",

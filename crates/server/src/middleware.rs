@@ -93,7 +93,7 @@ where
     use tracing::Instrument as _;
     let started = std::time::Instant::now();
     let id = request_id(&req);
-    let span = tracing::info_span!("request", id = %id, method = %req.method(), route = tracing::field::Empty);
+    let span = tracing::info_span!("request", id = %id, method = %req.method());
     let state = req.app_data::<crate::state::SharedState>().cloned();
     let method = req.method().clone();
     let call = {

@@ -19,6 +19,12 @@ enum MigrateError {
 }
 
 pub fn migrate_to(data_dir: &Path, target_url: &str) -> Result<(), ConfigError> {
+    // Before opening anything: a mistyped URL must not create a stray SQLite file.
+    if !(target_url.starts_with("postgres://") || target_url.starts_with("postgresql://")) {
+        return Err(ConfigError(
+            "--database-url must be a postgres:// URL".into(),
+        ));
+    }
     let source_path = data_dir.join("pulsekey.sqlite3");
     if !source_path.exists() {
         return Err(ConfigError(format!(

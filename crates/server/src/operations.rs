@@ -12,6 +12,53 @@ use crate::domain::audit::Actor;
 use crate::domain::crypto::{DataKey, random_bytes};
 use crate::secrets::{self, DATA_KEY_FILE, PENDING_DATA_KEY, SecretSource};
 
+/// The lock file every `serve` holds (shared) on its data directory, and that commands
+/// which must not run under a live server take exclusively.
+const SERVE_LOCK: &str = "serve.lock";
+
+fn lock_file(data_dir: &Path) -> Result<std::fs::File, ConfigError> {
+    let path = data_dir.join(SERVE_LOCK);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|err| ConfigError(format!("cannot open {}: {err}", path.display())))
+}
+
+/// Held for as long as `serve` runs: several servers may share a data directory's lock,
+/// but no exclusive command can take it meanwhile. Released by the OS even on `kill -9`.
+pub fn hold_serve_lock(data_dir: &Path) -> Result<std::fs::File, ConfigError> {
+    let file = lock_file(data_dir)?;
+    file.try_lock_shared().map_err(|_| {
+        ConfigError(format!(
+            "{} is locked by a running `pulsekey restore` or `pulsekey keys rotate-data-key`; wait for it to finish",
+            data_dir.display()
+        ))
+    })?;
+    Ok(file)
+}
+
+/// Fails while any `serve` runs on `data_dir`: restoring or re-keying under a live server
+/// would lose what it writes meanwhile.
+fn exclusive(data_dir: &Path, command: &str) -> Result<std::fs::File, ConfigError> {
+    let file = lock_file(data_dir)?;
+    file.try_lock().map_err(|_| {
+        ConfigError(format!(
+            "a pulsekey server is running on {}; stop it before `pulsekey {command}`",
+            data_dir.display()
+        ))
+    })?;
+    Ok(file)
+}
+
+/// Makes a rename or a new file in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<(), ConfigError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|err| ConfigError(format!("cannot sync {}: {err}", dir.display())))
+}
+
 fn failed(what: &'static str) -> impl Fn(pulsekey_db::DbError) -> ConfigError {
     move |err| ConfigError(format!("{what}: {err}"))
 }
@@ -26,6 +73,12 @@ fn cli_actor() -> Actor {
 /// `pulsekey backup --out FILE`: a consistent copy of the SQLite database, taken while the
 /// server runs. FILE must not exist; it is created readable by its owner only.
 pub fn backup(storage: &StorageArgs, out: &Path) -> Result<(), ConfigError> {
+    let url = crate::config::database_url(storage);
+    if !url.starts_with("postgres") && !Path::new(&url).exists() {
+        return Err(ConfigError(format!(
+            "no database at {url} (set --data-dir or DATABASE_URL)"
+        )));
+    }
     let db = crate::cli::open_database(storage, 1)?;
     if db.backend() == Backend::Postgres {
         return Err(ConfigError(
@@ -74,13 +127,20 @@ pub fn restore(storage: &StorageArgs, from: &Path) -> Result<(), ConfigError> {
             storage.data_dir.display()
         ))
     })?;
+    let _lock = exclusive(&storage.data_dir, "restore")?;
     let staged = with_suffix(&target, ".restoring");
     let _ = std::fs::remove_file(&staged);
     std::fs::copy(from, &staged)
         .map_err(|err| ConfigError(format!("cannot read {}: {err}", from.display())))?;
-    // Opening runs the migrations, so a backup from an older version comes up to date; the
-    // check runs on the copy, so a bad file changes nothing.
-    let checked = Db::open(&staged.display().to_string(), 1).and_then(|db| {
+    // Checked as it is (a pulsekey database, intact), then opened, which runs the
+    // migrations so a backup from an older version comes up to date. All on the copy: a
+    // bad file changes nothing.
+    let staged_path = staged.display().to_string();
+    let checked = pulsekey_db::backup::sqlite_is_pulsekey_backup(&staged_path).and_then(|ok| {
+        if !ok {
+            return Ok(false);
+        }
+        let db = Db::open(&staged_path, 1)?;
         let mut conn = db.conn()?;
         pulsekey_db::backup::sqlite_is_intact(&mut conn)
     });
@@ -99,8 +159,11 @@ pub fn restore(storage: &StorageArgs, from: &Path) -> Result<(), ConfigError> {
     }
     let mut kept = None;
     if target.exists() {
-        let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+        let stamp = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
         let aside = with_suffix(&target, &format!(".before-restore-{stamp}"));
+        if aside.exists() {
+            return Err(ConfigError(format!("{} already exists", aside.display())));
+        }
         for suffix in ["", "-wal", "-shm"] {
             let from = with_suffix(&target, suffix);
             if from.exists() {
@@ -119,6 +182,7 @@ pub fn restore(storage: &StorageArgs, from: &Path) -> Result<(), ConfigError> {
             })?;
         }
     }
+    sync_dir(&storage.data_dir)?;
     println!("restored {} from {}", target.display(), from.display());
     if let Some(aside) = kept {
         println!("the database it replaced is kept as {}", aside.display());
@@ -141,6 +205,7 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 /// `PULSEKEY_DATA_KEY` set, the operator sets the new value on every node and restarts them.
 pub fn rotate_data_key(storage: &StorageArgs, new_key: Option<String>) -> Result<(), ConfigError> {
     let db = crate::cli::open_database(storage, 2)?;
+    let _lock = exclusive(&storage.data_dir, "keys rotate-data-key")?;
     let from_env = storage.data_key.as_deref().is_some_and(|v| !v.is_empty());
     let key_file = storage.data_dir.join(DATA_KEY_FILE);
     let pending = storage.data_dir.join(PENDING_DATA_KEY);
@@ -161,8 +226,14 @@ pub fn rotate_data_key(storage: &StorageArgs, new_key: Option<String>) -> Result
         secrets::decode_32(&new_text)
             .map_err(|why| ConfigError(format!("the new data key {why}")))?,
     );
+    if from_env && generated {
+        // Before the commit: once it commits, this is the only copy of the key.
+        println!("new data key (set it as PULSEKEY_DATA_KEY on every node once this succeeds):");
+        println!("{new_text}");
+    }
     if !from_env {
         secrets::write_private(&pending, &new_text)?;
+        sync_dir(&storage.data_dir)?;
     }
     let rotated = db.transaction(|conn| {
         crate::domain::servers::rotate_data_key(conn, &cli_actor(), &old, &new)
@@ -188,7 +259,7 @@ pub fn rotate_data_key(storage: &StorageArgs, new_key: Option<String>) -> Result
         std::fs::rename(&pending, &key_file)
             .map_err(|err| ConfigError(format!("cannot move the new data key in place: {err}")))?;
         println!(
-            "re-encrypted {rotated} license keys; the new data key is in {} (restart running servers)",
+            "re-encrypted {rotated} license keys; the new data key is in {}",
             key_file.display()
         );
     }
@@ -209,7 +280,17 @@ fn finish_interrupted_rotation(
             .map_err(|why| ConfigError(format!("{} {why}", path.display())))?;
         Ok(DataKey::new(bytes))
     };
-    let next = read(pending)?;
+    let Ok(next) = read(pending) else {
+        // Unreadable means it was never completely written, and it is written (and synced)
+        // before the transaction begins: nothing was re-encrypted under it.
+        std::fs::remove_file(pending)
+            .map_err(|err| ConfigError(format!("cannot remove {}: {err}", pending.display())))?;
+        println!(
+            "removed an incomplete {}; the data key is unchanged. Run the command again to rotate.",
+            pending.display()
+        );
+        return Ok(());
+    };
     let mut conn = db.conn().map_err(failed("cannot read the database"))?;
     let sample = pulsekey_db::servers::ciphertext_page(&mut conn, 0, 1)
         .map_err(failed("cannot read the database"))?;
@@ -219,6 +300,9 @@ fn finish_interrupted_rotation(
     if committed {
         std::fs::rename(pending, key_file)
             .map_err(|err| ConfigError(format!("cannot move the new data key in place: {err}")))?;
+        if let Some(dir) = key_file.parent() {
+            sync_dir(dir)?;
+        }
         println!(
             "finished an interrupted rotation: the new data key is in {}",
             key_file.display()

@@ -99,7 +99,8 @@ pub const DATA_KEY_FILE: &str = "data-key";
 
 /// Only the data key: what commands that write licenses need.
 pub fn load_data_key(data_dir: &Path, source: SecretSource<'_>) -> Result<DataKey, ConfigError> {
-    if data_dir.join(PENDING_DATA_KEY).exists() {
+    let from_file = source.value.is_none_or(str::is_empty);
+    if from_file && data_dir.join(PENDING_DATA_KEY).exists() {
         return Err(ConfigError(format!(
             "{} exists: a data-key rotation was interrupted; run `pulsekey keys rotate-data-key` to finish it",
             data_dir.join(PENDING_DATA_KEY).display()

@@ -156,6 +156,13 @@ fn config_check_names_what_is_wrong() {
         &[],
     );
     assert_one_line_failure(&output, "unknown setting `grace_dayz`");
+    // A value that looks like a flag is still the setting's value.
+    std::fs::write(&file, "grace_days = -3\n").unwrap();
+    let output = pulsekey(
+        &["config", "check", "--config", file.to_str().unwrap()],
+        &[],
+    );
+    assert_one_line_failure(&output, "PULSEKEY_GRACE_DAYS: -3 is outside 1–365");
     std::fs::write(&file, "grace_days = 400\n").unwrap();
     let output = pulsekey(
         &["config", "check", "--config", file.to_str().unwrap()],

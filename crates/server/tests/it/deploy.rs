@@ -74,6 +74,15 @@ fn compose_runs_postgres_and_two_nodes_behind_a_load_balancer() {
                 .starts_with("postgres://")
         );
         assert_eq!(env["PULSEKEY_BIND"], "0.0.0.0:8080");
+        // Nodes must share these; compose refuses to start without them.
+        for secret in [
+            "PULSEKEY_JWT_SECRET",
+            "PULSEKEY_DATA_KEY",
+            "PULSEKEY_SIGNING_KEY",
+        ] {
+            let value = env[secret].as_str().unwrap();
+            assert_eq!(value, format!("${{{secret}:?set {secret} in .env}}"));
+        }
         // X-Forwarded-For is believed from nginx alone.
         assert_eq!(
             env["PULSEKEY_TRUSTED_PROXIES"],
@@ -103,6 +112,11 @@ fn nginx_balances_over_both_nodes_and_keeps_metrics_inside() {
     assert!(nginx.contains("proxy_set_header X-Forwarded-For"));
     assert!(nginx.contains("proxy_set_header X-Request-Id"));
     assert!(nginx.contains("location = /metrics { return 404; }"));
+    // Only heartbeats are retried on the other node once sent.
+    assert_eq!(nginx.matches("non_idempotent").count(), 1);
+    let heartbeat = nginx.find("location = /heartbeat").unwrap();
+    let retry = nginx.find("non_idempotent").unwrap();
+    assert!(heartbeat < retry && retry < nginx.find("location / {").unwrap());
 }
 
 #[test]

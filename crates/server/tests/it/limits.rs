@@ -17,7 +17,9 @@ fn address(server: &ServeProcess) -> String {
 fn exchange(server: &ServeProcess, request: &[u8], timeout: Duration) -> String {
     let mut stream = TcpStream::connect(address(server)).unwrap();
     stream.set_read_timeout(Some(timeout)).unwrap();
-    stream.write_all(request).unwrap();
+    // The server may answer and close before it has read everything (that is the point of
+    // a limit): a failed write is expected then; the answer is what counts.
+    let _ = stream.write_all(request);
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     String::from_utf8_lossy(&answer).into_owned()

@@ -107,7 +107,8 @@ async fn two_processes_on_one_postgres_agree_at_the_next_request() {
     let mut conn = db.conn().unwrap();
     pulsekey_db::testing::execute(
         &mut conn,
-        "UPDATE servers SET grace_expires_at = now() - interval '1 minute'",
+        // Stored timestamps are UTC without a zone, whatever the session's zone is.
+        "UPDATE servers SET grace_expires_at = (now() AT TIME ZONE 'UTC') - interval '1 minute'",
     )
     .unwrap();
     let mut stored = Vec::new();

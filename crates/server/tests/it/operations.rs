@@ -86,6 +86,16 @@ async fn a_backup_taken_while_serving_restores_exactly_that_moment() {
         "already exists",
     );
     let (_, later) = api.customer_with_server("globex").await;
+    // Not under a live server: what it writes meanwhile would be lost.
+    for args in [
+        &["restore", "--from", backup.to_str().unwrap()][..],
+        &["keys", "rotate-data-key"][..],
+    ] {
+        failed_with(
+            &run(server.data_dir.path(), args, &[]),
+            "a pulsekey server is running",
+        );
+    }
 
     let data_dir = stop(server);
     // A file that is not a database changes nothing.
@@ -180,6 +190,16 @@ async fn migrate_to_postgres_copies_everything_and_the_copy_serves() {
         "{expected:?}"
     );
 
+    // Only into PostgreSQL, and a mistyped URL creates nothing.
+    failed_with(
+        &run(
+            data_dir.path(),
+            &["migrate-to", "--database-url", "pulsekey.db"],
+            &[],
+        ),
+        "must be a postgres:// URL",
+    );
+    assert!(!data_dir.path().join("pulsekey.db").exists());
     // A second run never mixes two databases.
     failed_with(
         &run(
