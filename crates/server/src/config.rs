@@ -59,7 +59,7 @@ pub struct ServeArgs {
     pub heartbeat_failures_per_minute: u32,
 
     /// Heartbeats one license key may send a minute (a proxy sends one); past it, 429 with
-    /// Retry-After until the minute is over. 0 turns the limit off.
+    /// Retry-After until the minute is over (0–10000; 0 turns the limit off).
     #[arg(
         long,
         env = "PULSEKEY_HEARTBEATS_PER_KEY_PER_MINUTE",
@@ -169,6 +169,12 @@ impl Config {
                 args.heartbeat_interval_secs
             )));
         }
+        // The index counts up to 65535 a minute; a limit must stay well below.
+        check_range(
+            "PULSEKEY_HEARTBEATS_PER_KEY_PER_MINUTE",
+            args.heartbeats_per_key_per_minute.into(),
+            0..=10_000,
+        )?;
         check_range(
             "PULSEKEY_LOGIN_FAILURES_PER_ACCOUNT",
             args.login_failures_per_account.into(),

@@ -94,7 +94,7 @@ impl HeartbeatResult {
 
 /// A request's route pattern (`/api/v1/users/{id}`, or `other` for anything unrouted),
 /// method and status code.
-type RequestKey = (&'static str, String, u16);
+type RequestKey = (&'static str, &'static str, u16);
 
 #[derive(Default)]
 pub struct Metrics {
@@ -121,10 +121,16 @@ impl Metrics {
         let route = route.map_or("other", |pattern| self.intern(pattern));
         // Any token is a method to HTTP: only the standard ones get a series of their own.
         let method = match method {
-            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+            "GET" => "GET",
+            "HEAD" => "HEAD",
+            "POST" => "POST",
+            "PUT" => "PUT",
+            "PATCH" => "PATCH",
+            "DELETE" => "DELETE",
+            "OPTIONS" => "OPTIONS",
             _ => "other",
         };
-        let key = (route, method.to_owned(), status);
+        let key = (route, method, status);
         {
             let requests = self.requests.read().unwrap_or_else(|p| p.into_inner());
             if let Some(histogram) = requests.get(&key) {

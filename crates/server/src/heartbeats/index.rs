@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 use pulsekey_db::license_changes::LicenseChange;
 use pulsekey_types::LicenseStatus;
-use time::PrimitiveDateTime;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 const SHARDS: usize = 64;
 
@@ -49,41 +49,75 @@ impl Hasher for PassThrough {
 
 type Shard = HashMap<KeyHash, Entry, BuildHasherDefault<PassThrough>>;
 
+/// One license as the index keeps it: 24 bytes beside its 32-byte key. A million licenses
+/// take about two million buckets, so each byte here costs about 2 MB.
 struct Entry {
-    license: IndexedLicense,
-    /// Heartbeats in the current minute: the minute number in the high half, the count in
-    /// the low half. Kept here (8 bytes a license) rather than in a map of its own, so the
-    /// per-key limit costs no second lookup. Approximate under races, which a limit may be.
-    recent: AtomicU64,
+    server_id: i64,
+    /// `grace_expires_at` in Unix microseconds (exact: stored timestamps are truncated to
+    /// microseconds), `i64::MIN` for none.
+    grace_expires_micros: i64,
+    /// Heartbeats in the current minute: the minute (mod 2^16) in the high half, the count
+    /// (saturating at 65535) in the low half. Here rather than in a map of its own, so the
+    /// per-key limit costs no second lookup. A key silent for exactly a multiple of 2^16
+    /// minutes (45 days) may find an old count; a limit can afford that.
+    recent: AtomicU32,
+    status: LicenseStatus,
 }
 
+const NO_GRACE: i64 = i64::MIN;
+
 impl Entry {
-    fn new(license: IndexedLicense, minute: u32) -> Self {
+    /// `first_heartbeat`: the minute of the heartbeat that read it from the database, if
+    /// one did (filling the index counts none).
+    fn new(license: IndexedLicense, first_heartbeat: Option<u32>) -> Self {
+        let grace_expires_micros = license.grace_expires_at.map_or(NO_GRACE, |at| {
+            (at.assume_utc().unix_timestamp_nanos() / 1000) as i64
+        });
         Self {
-            license,
-            recent: AtomicU64::new(u64::from(minute) << 32 | 1),
+            server_id: license.server_id,
+            grace_expires_micros,
+            recent: AtomicU32::new(first_heartbeat.map_or(0, |minute| (minute & 0xFFFF) << 16 | 1)),
+            status: license.status,
+        }
+    }
+
+    fn license(&self) -> IndexedLicense {
+        let grace_expires_at = (self.grace_expires_micros != NO_GRACE)
+            .then(|| {
+                OffsetDateTime::from_unix_timestamp_nanos(
+                    i128::from(self.grace_expires_micros) * 1000,
+                )
+                .ok()
+            })
+            .flatten()
+            .map(|at| PrimitiveDateTime::new(at.date(), at.time()));
+        IndexedLicense {
+            server_id: self.server_id,
+            status: self.status,
+            grace_expires_at,
         }
     }
 
     /// Counts one heartbeat in `minute`; returns the count so far in that minute.
     fn count(&self, minute: u32) -> u32 {
-        let seen = self.recent.load(Ordering::Relaxed);
-        if (seen >> 32) as u32 == minute {
-            let now = self.recent.fetch_add(1, Ordering::Relaxed) + 1;
-            // The low half saturates rather than carrying into the minute.
-            if now as u32 == 0 {
-                self.recent.store(
-                    u64::from(minute) << 32 | u64::from(u32::MAX),
-                    Ordering::Relaxed,
-                );
-                return u32::MAX;
-            }
-            now as u32
-        } else {
-            self.recent
-                .store(u64::from(minute) << 32 | 1, Ordering::Relaxed);
-            1
-        }
+        let tag = minute & 0xFFFF;
+        let step = |seen: u32| {
+            let count = if seen >> 16 == tag {
+                (seen & 0xFFFF).saturating_add(1).min(0xFFFF)
+            } else {
+                1
+            };
+            tag << 16 | count
+        };
+        // A compare-and-swap loop: exact, and it only ever spins on one key's own racing
+        // heartbeats.
+        let previous = self
+            .recent
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |seen| {
+                Some(step(seen))
+            })
+            .unwrap_or_else(|seen| seen);
+        step(previous) & 0xFFFF
     }
 }
 
@@ -123,7 +157,7 @@ impl LicenseIndex {
         let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
         shard
             .get(hash)
-            .map(|entry| (entry.license, entry.count(minute)))
+            .map(|entry| (entry.license(), entry.count(minute)))
     }
 
     pub fn applied(&self) -> i64 {
@@ -132,13 +166,13 @@ impl LicenseIndex {
 
     /// Keeps `license`, read from the database when the applied revision was `seen`, unless a
     /// change has been applied since: the row might predate it.
-    /// Its first heartbeat is counted in `minute`.
+    /// `first_heartbeat`: the minute of the heartbeat that read the row, counted for it.
     pub fn insert_if_current(
         &self,
         hash: KeyHash,
         license: IndexedLicense,
         seen: i64,
-        minute: u32,
+        first_heartbeat: Option<u32>,
     ) -> bool {
         let mut shard = self.shard(&hash).write().unwrap_or_else(|p| p.into_inner());
         // Checked under the shard lock: `apply` moves the revision before it takes any shard
@@ -146,7 +180,7 @@ impl LicenseIndex {
         if self.applied() != seen {
             return false;
         }
-        shard.insert(hash, Entry::new(license, minute));
+        shard.insert(hash, Entry::new(license, first_heartbeat));
         true
     }
 
@@ -215,8 +249,8 @@ mod tests {
     fn a_change_drops_exactly_the_key_it_names() {
         let index = LicenseIndex::default();
         let (a, b) = (KeyHash([1; 32]), KeyHash([2; 32]));
-        assert!(index.insert_if_current(a, license(1), 0, 0));
-        assert!(index.insert_if_current(b, license(2), 0, 0));
+        assert!(index.insert_if_current(a, license(1), 0, Some(0)));
+        assert!(index.insert_if_current(b, license(2), 0, Some(0)));
         index.apply(&[change(1, 1, &a)]);
         assert_eq!(index.get(&a, 0), None);
         assert_eq!(index.get(&b, 0), Some((license(2), 2)));
@@ -229,17 +263,17 @@ mod tests {
         let a = KeyHash([1; 32]);
         let seen = index.applied();
         index.apply(&[change(1, 1, &a)]);
-        assert!(!index.insert_if_current(a, license(1), seen, 0));
+        assert!(!index.insert_if_current(a, license(1), seen, None));
         assert_eq!(index.get(&a, 0), None);
-        assert!(index.insert_if_current(a, license(1), index.applied(), 0));
+        assert!(index.insert_if_current(a, license(1), index.applied(), None));
     }
 
     #[test]
     fn heartbeats_are_counted_per_key_and_minute() {
         let index = LicenseIndex::default();
         let (a, b) = (KeyHash([1; 32]), KeyHash([2; 32]));
-        assert!(index.insert_if_current(a, license(1), 0, 7));
-        assert!(index.insert_if_current(b, license(2), 0, 7));
+        assert!(index.insert_if_current(a, license(1), 0, Some(7)));
+        assert!(index.insert_if_current(b, license(2), 0, Some(7)));
         assert_eq!(index.get(&a, 7), Some((license(1), 2)));
         assert_eq!(index.get(&a, 7), Some((license(1), 3)));
         assert_eq!(index.get(&b, 7), Some((license(2), 2)));
@@ -250,13 +284,24 @@ mod tests {
 
     #[test]
     fn the_count_saturates_instead_of_changing_minute() {
-        let entry = Entry::new(license(1), 3);
-        entry
-            .recent
-            .store(3 << 32 | u64::from(u32::MAX - 1), Ordering::Relaxed);
-        assert_eq!(entry.count(3), u32::MAX);
-        assert_eq!(entry.count(3), u32::MAX);
-        assert_eq!(entry.count(3), u32::MAX);
+        let entry = Entry::new(license(1), Some(3));
+        entry.recent.store(3 << 16 | 0xFFFE, Ordering::Relaxed);
+        assert_eq!(entry.count(3), 0xFFFF);
+        assert_eq!(entry.count(3), 0xFFFF);
+        assert_eq!(entry.count(4), 1);
+    }
+
+    #[test]
+    fn an_entry_gives_back_exactly_what_went_in() {
+        let at = time::macros::datetime!(2026-11-30 12:34:56.789012);
+        let graced = IndexedLicense {
+            server_id: i64::MAX,
+            status: LicenseStatus::Grace,
+            grace_expires_at: Some(at),
+        };
+        assert_eq!(Entry::new(graced, None).license(), graced);
+        assert_eq!(Entry::new(license(7), None).license(), license(7));
+        assert_eq!(std::mem::size_of::<Entry>(), 24);
     }
 
     #[test]
@@ -266,7 +311,7 @@ mod tests {
         for n in 0..=255u8 {
             let mut bytes = [n; 32];
             bytes[0] = n.wrapping_mul(7);
-            assert!(index.insert_if_current(KeyHash(bytes), license(i64::from(n)), 0, 0));
+            assert!(index.insert_if_current(KeyHash(bytes), license(i64::from(n)), 0, None));
         }
         assert_eq!(index.licenses(), 256);
         index.reset(9);

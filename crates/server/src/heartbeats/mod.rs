@@ -112,8 +112,7 @@ impl Heartbeats {
                             grace_expires_at: row.grace_expires_at,
                         },
                         seen,
-                        // A minute long past: filling counts no heartbeat.
-                        0,
+                        None,
                     );
                 }
             }
@@ -152,7 +151,8 @@ impl Heartbeats {
                 status: license::parse_stored_status(&row.license_status),
                 grace_expires_at: row.grace_expires_at,
             };
-            self.index.insert_if_current(hash, license, seen, minute);
+            self.index
+                .insert_if_current(hash, license, seen, Some(minute));
             Verdict::of(license, 1, now)
         }))
     }
