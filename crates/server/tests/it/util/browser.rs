@@ -83,23 +83,23 @@ impl Browser {
 
     /// Waits for an element by `data-testid` and returns its text.
     pub async fn text_of(&self, test_id: &str) -> String {
-        let element = self
-            .client
-            .wait()
-            .at_most(Duration::from_secs(15))
-            .for_element(Locator::Css(&format!("[data-testid='{test_id}']")))
-            .await
-            .unwrap_or_else(|err| panic!("no element [data-testid={test_id}]: {err}"));
-        element.text().await.unwrap()
+        self.element(test_id).await.text().await.unwrap()
     }
 
+    /// Waits up to 15 s for an element by `data-testid`. Every failure to find it is retried,
+    /// not only "no such element": while the app navigates (a sign-in redirect),
+    /// chromedriver answers "aborted by navigation" instead.
     async fn element(&self, test_id: &str) -> fantoccini::elements::Element {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(15))
-            .for_element(Locator::Css(&format!("[data-testid='{test_id}']")))
-            .await
-            .unwrap_or_else(|err| panic!("no element [data-testid={test_id}]: {err}"))
+        let selector = format!("[data-testid='{test_id}']");
+        let mut last_error = None;
+        for _ in 0..150 {
+            match self.client.find(Locator::Css(&selector)).await {
+                Ok(element) => return element,
+                Err(err) => last_error = Some(err),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no element [data-testid={test_id}] within 15 s: {last_error:?}")
     }
 
     pub async fn click(&self, test_id: &str) {
