@@ -295,3 +295,33 @@ async fn rotating_the_data_key_keeps_every_key_revealable() {
     let api = admin(&server, &password).await;
     assert_eq!(api.reveal(first).await, keys[0]);
 }
+
+// The JWT secret signs sessions only: changing it signs everybody out, and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_jwt_secret_ends_every_session_and_nothing_else() {
+    let old_secret = [(
+        "PULSEKEY_JWT_SECRET",
+        "first-jwt-secret-for-this-test-0123456789",
+    )];
+    let server = ServeProcess::start_with_env(tempfile::tempdir().unwrap(), &old_secret).await;
+    let password = server.first_admin_password();
+    let api = admin(&server, &password).await;
+    let (_, licensed) = api.customer_with_server("acme").await;
+    let key = api.reveal(licensed).await;
+    let data_dir = stop(server);
+
+    let new_secret = [(
+        "PULSEKEY_JWT_SECRET",
+        "second-jwt-secret-for-this-test-987654321",
+    )];
+    let server = ServeProcess::start_with_env(data_dir, &new_secret).await;
+    let stale = Api {
+        url: server.url.clone(),
+        ..api
+    };
+    assert_eq!(stale.get("/api/v1/auth/me").await.status(), 401);
+    let api = admin(&server, &password).await;
+    assert_eq!(api.get("/api/v1/auth/me").await.status(), 200);
+    assert_eq!(api.reveal(licensed).await, key);
+    assert_eq!(api.heartbeat(&key).await, (200, Some("ACTIVE".into())));
+}
