@@ -96,24 +96,28 @@ struct AuditEntry {
     ip: Option<String>,
 }
 
-/// Reads one table page by page in key order, handing each page to `visit`.
+/// Reads one table page by page in key order, on either backend, handing each page to
+/// `visit`.
 macro_rules! for_each_page {
-    ($conn:expr, $table:ident, $row:ty, $key:expr, $after:ty, $visit:expr) => {{
-        let mut after: Option<$after> = None;
+    ($conn:expr, $table:ident, $row:ty, $key:expr, $visit:expr) => {{
+        let mut after = None;
         loop {
-            let mut query = $table::table
-                .select(<$row>::as_select())
-                .order($key)
-                .limit(PAGE)
-                .into_boxed();
-            if let Some(after) = after.clone() {
-                query = query.filter($key.gt(after));
+            macro_rules! page {
+                ($c:expr) => {{
+                    let mut query = $table::table
+                        .select(<$row>::as_select())
+                        .order($key)
+                        .limit(PAGE)
+                        .into_boxed();
+                    if let Some(after) = after.clone() {
+                        query = query.filter($key.gt(after));
+                    }
+                    query.load::<$row>($c)?
+                }};
             }
-            let page: Vec<$row> = match $conn {
-                DbConnection::Sqlite(conn) => query.load(conn)?,
-                DbConnection::Postgres(_) => {
-                    return Err(DbError::Unsupported("the source must be SQLite".into()));
-                }
+            let page: Vec<$row> = match &mut *$conn {
+                DbConnection::Sqlite(c) => page!(c),
+                DbConnection::Postgres(c) => page!(c),
             };
             let Some(last) = page.last() else { break };
             after = Some(Keyed::key(last));
@@ -128,32 +132,13 @@ pub fn summarize(conn: &mut DbConnection) -> Result<Vec<TableSummary>, DbError> 
         ($table:ident, $row:ty, $key:expr) => {{
             let mut hasher = Sha256::new();
             let mut rows = 0u64;
-            let mut after: Option<_> = None;
-            loop {
-                macro_rules! page {
-                    ($c:expr) => {{
-                        let mut query = $table::table
-                            .select(<$row>::as_select())
-                            .order($key)
-                            .limit(PAGE)
-                            .into_boxed();
-                        if let Some(after) = after.clone() {
-                            query = query.filter($key.gt(after));
-                        }
-                        query.load::<$row>($c)?
-                    }};
-                }
-                let page = match conn {
-                    DbConnection::Sqlite(c) => page!(c),
-                    DbConnection::Postgres(c) => page!(c),
-                };
-                let Some(last) = page.last() else { break };
-                after = Some(Keyed::key(last));
+            for_each_page!(conn, $table, $row, $key, |page: Vec<$row>| {
                 for row in &page {
                     hasher.update(format!("{row:?}\n").as_bytes());
                 }
                 rows += page.len() as u64;
-            }
+                Ok::<_, DbError>(())
+            });
             TableSummary {
                 table: stringify!($table),
                 rows,
@@ -213,8 +198,8 @@ pub fn sqlite_to_postgres(
         ));
     }
     macro_rules! copy {
-        ($table:ident, $row:ty, $key:expr, $keyty:ty) => {
-            for_each_page!(source, $table, $row, $key, $keyty, |page: Vec<$row>| {
+        ($table:ident, $row:ty, $key:expr) => {
+            for_each_page!(source, $table, $row, $key, |page: Vec<$row>| {
                 diesel::insert_into($table::table)
                     .values(&page)
                     .execute(pg)
@@ -222,17 +207,12 @@ pub fn sqlite_to_postgres(
             })
         };
     }
-    copy!(users, User, users::id, i64);
-    copy!(sessions, Session, sessions::id, String);
-    copy!(servers, Server, servers::id, i64);
-    copy!(
-        server_heartbeats,
-        Heartbeat,
-        server_heartbeats::server_id,
-        i64
-    );
-    copy!(api_tokens, Token, api_tokens::id, i64);
-    copy!(audit_log, AuditEntry, audit_log::id, i64);
+    copy!(users, User, users::id);
+    copy!(sessions, Session, sessions::id);
+    copy!(servers, Server, servers::id);
+    copy!(server_heartbeats, Heartbeat, server_heartbeats::server_id);
+    copy!(api_tokens, Token, api_tokens::id);
+    copy!(audit_log, AuditEntry, audit_log::id);
     for table in ["users", "servers", "api_tokens", "audit_log"] {
         diesel::sql_query(format!(
             "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \

@@ -100,15 +100,5 @@ async fn the_sign_in_limit_is_configurable_and_says_when_to_retry() {
         .send()
         .await
         .unwrap();
-    assert_eq!(locked.status(), 429);
-    let retry: u64 = locked.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=15 * 60).contains(&retry), "{retry}");
-    assert_eq!(
-        locked.json::<ErrorBody>().await.unwrap().error,
-        ErrorCode::TooManyRequests
-    );
+    crate::util::assert_retry_after(locked, 15 * 60).await;
 }

@@ -2,6 +2,12 @@
 
 use crate::util::serve::{ServeProcess, seed};
 
+/// The SQLite database a stopped server left behind.
+fn stopped_database(server: &ServeProcess) -> pulsekey_db::Db {
+    let path = server.data_dir.path().join("pulsekey.sqlite3");
+    pulsekey_db::Db::open(path.to_str().unwrap(), 1).unwrap()
+}
+
 #[tokio::test]
 async fn sigterm_writes_the_heartbeats_still_waiting_in_memory() {
     let data_dir = tempfile::tempdir().unwrap();
@@ -24,16 +30,7 @@ async fn sigterm_writes_the_heartbeats_still_waiting_in_memory() {
     let status = server.terminate();
     assert!(status.success(), "{status}: {}", server.output());
 
-    let db = pulsekey_db::Db::open(
-        server
-            .data_dir
-            .path()
-            .join("pulsekey.sqlite3")
-            .to_str()
-            .unwrap(),
-        1,
-    )
-    .unwrap();
+    let db = stopped_database(&server);
     let mut conn = db.conn().unwrap();
     for id in 1..=20 {
         let row = pulsekey_db::servers::find(&mut conn, id).unwrap();
@@ -105,16 +102,7 @@ async fn sigterm_under_load_keeps_every_answered_heartbeat() {
         "the load barely ran: {}",
         answered_keys.len()
     );
-    let db = pulsekey_db::Db::open(
-        server
-            .data_dir
-            .path()
-            .join("pulsekey.sqlite3")
-            .to_str()
-            .unwrap(),
-        1,
-    )
-    .unwrap();
+    let db = stopped_database(&server);
     let mut conn = db.conn().unwrap();
     for key in &answered_keys {
         let hash = pulsekey_server::domain::keys::LicenseKey::parse(key)

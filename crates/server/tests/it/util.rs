@@ -1,4 +1,24 @@
 pub mod browser;
+
+/// Asserts a 429 in the JSON shape whose `Retry-After` is within `1..=max_secs`.
+pub async fn assert_retry_after(response: reqwest::Response, max_secs: u64) {
+    assert_eq!(response.status(), 429);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=max_secs).contains(&retry), "{retry}");
+    assert_eq!(
+        response
+            .json::<pulsekey_types::ErrorBody>()
+            .await
+            .unwrap()
+            .error,
+        pulsekey_types::ErrorCode::TooManyRequests
+    );
+}
+
 pub mod serve;
 pub mod test_app;
 
