@@ -370,10 +370,7 @@ fn create_user(
     };
     let new_user = NewUser::prepare(&request).map_err(|err| ConfigError(err.to_string()))?;
     let db = open_database(storage, 1)?;
-    let actor = Actor {
-        username: Some("cli".into()),
-        ..Actor::default()
-    };
+    let actor = Actor::cli();
     let user = db
         .transaction(|conn| accounts::create_user(conn, &actor, &new_user))
         .map_err(|err| ConfigError(err.to_string()))?;

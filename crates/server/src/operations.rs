@@ -63,13 +63,6 @@ fn failed(what: &'static str) -> impl Fn(pulsekey_db::DbError) -> ConfigError {
     move |err| ConfigError(format!("{what}: {err}"))
 }
 
-fn cli_actor() -> Actor {
-    Actor {
-        username: Some("cli".into()),
-        ..Actor::default()
-    }
-}
-
 /// `pulsekey backup --out FILE`: a consistent copy of the SQLite database, taken while the
 /// server runs. FILE must not exist; it is created readable by its owner only.
 pub fn backup(storage: &StorageArgs, out: &Path) -> Result<(), ConfigError> {
@@ -114,13 +107,14 @@ pub fn backup(storage: &StorageArgs, out: &Path) -> Result<(), ConfigError> {
 /// `pulsekey restore --from FILE`: replaces the SQLite database with a backup. The server
 /// must be stopped. The database it replaces is kept beside it, never deleted.
 pub fn restore(storage: &StorageArgs, from: &Path) -> Result<(), ConfigError> {
-    let target = PathBuf::from(crate::config::database_url(storage));
-    if crate::config::database_url(storage).starts_with("postgres") {
+    let url = crate::config::database_url(storage);
+    if url.starts_with("postgres") {
         return Err(ConfigError(
             "restore replaces the embedded SQLite database; for PostgreSQL use pg_restore or psql (see the README)"
                 .into(),
         ));
     }
+    let target = PathBuf::from(url);
     std::fs::create_dir_all(&storage.data_dir).map_err(|err| {
         ConfigError(format!(
             "cannot create {}: {err}",
@@ -236,7 +230,7 @@ pub fn rotate_data_key(storage: &StorageArgs, new_key: Option<String>) -> Result
         sync_dir(&storage.data_dir)?;
     }
     let rotated = db.transaction(|conn| {
-        crate::domain::servers::rotate_data_key(conn, &cli_actor(), &old, &new)
+        crate::domain::servers::rotate_data_key(conn, &Actor::cli(), &old, &new)
     });
     let rotated = match rotated {
         Ok(rotated) => rotated,

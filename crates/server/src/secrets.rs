@@ -39,17 +39,9 @@ impl Secrets {
         data_key: SecretSource<'_>,
         signing: SecretSource<'_>,
     ) -> Result<Self, ConfigError> {
-        let jwt_secret = resolve(
-            data_dir,
-            "jwt-secret",
-            jwt,
-            |s| {
-                (s.len() >= 32)
-                    .then(|| s.as_bytes().to_vec())
-                    .ok_or("must be at least 32 bytes")
-            },
-            || BASE64.encode(random_bytes::<48>()),
-        )?;
+        let jwt_secret = resolve(data_dir, "jwt-secret", jwt, decode_jwt_secret, || {
+            BASE64.encode(random_bytes::<48>())
+        })?;
         let data_key = load_data_key(data_dir, data_key)?;
         let seed = resolve(data_dir, "signing-key", signing, decode_32, || {
             BASE64.encode(random_bytes::<32>())
@@ -78,11 +70,8 @@ pub fn check_values(
     fn set<'a>(source: &SecretSource<'a>) -> Option<&'a str> {
         source.value.filter(|v| !v.is_empty())
     }
-    if set(&jwt).is_some_and(|value| value.len() < 32) {
-        return Err(ConfigError(format!(
-            "{}: must be at least 32 bytes",
-            jwt.variable
-        )));
+    if let Some(value) = set(&jwt) {
+        decode_jwt_secret(value).map_err(|why| ConfigError(format!("{}: {why}", jwt.variable)))?;
     }
     for source in [&data_key, &signing] {
         if let Some(value) = set(source) {
@@ -110,6 +99,12 @@ pub fn load_data_key(data_dir: &Path, source: SecretSource<'_>) -> Result<DataKe
         BASE64.encode(random_bytes::<32>())
     })?;
     Ok(DataKey::new(bytes))
+}
+
+fn decode_jwt_secret(s: &str) -> Result<Vec<u8>, &'static str> {
+    (s.len() >= 32)
+        .then(|| s.as_bytes().to_vec())
+        .ok_or("must be at least 32 bytes")
 }
 
 pub fn decode_32(s: &str) -> Result<[u8; 32], &'static str> {

@@ -108,10 +108,7 @@ pub fn seed(
     out.flush()
         .map_err(|err| ConfigError(format!("cannot write keys: {err}")))?;
     db.transaction(|conn| {
-        let actor = Actor {
-            username: Some("cli".into()),
-            ..Actor::default()
-        };
+        let actor = Actor::cli();
         audit::record(
             conn,
             &actor,

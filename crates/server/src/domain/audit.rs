@@ -14,6 +14,16 @@ pub struct Actor {
     pub ip: Option<String>,
 }
 
+impl Actor {
+    /// An operator at the command line (`pulsekey users create`, `dev seed`, `keys …`).
+    pub fn cli() -> Self {
+        Self {
+            username: Some("cli".into()),
+            ..Self::default()
+        }
+    }
+}
+
 /// Appends one entry. `metadata` must be a JSON object.
 pub fn record(
     conn: &mut DbConnection,
