@@ -10,7 +10,12 @@ use crate::config::{AgentConfig, ConfigError};
 use crate::signature::{
     NONCE_HEADER, SIGNATURE_HEADER, new_nonce, verify_refusal, verify_response,
 };
-use crate::verdict::Outcome;
+use crate::state::{SignedAnswer, StateFile};
+use crate::verdict::{LastAnswer, Outcome};
+
+/// The most of a response body the agent reads. A verdict is about 120 bytes; a server, or
+/// anything posing as one, that sends more is not giving a verdict.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024;
 
 /// A heartbeat client for one installation.
 pub struct Agent {
@@ -44,6 +49,11 @@ impl Agent {
 
     /// Sends one heartbeat. Anything but a verified verdict or a 401 is `NoVerdict`.
     pub async fn heartbeat(&self) -> Outcome {
+        self.exchange().await.0
+    }
+
+    /// One heartbeat, with the signed answer behind a verdict or refusal, for the state file.
+    async fn exchange(&self) -> (Outcome, Option<SignedAnswer>) {
         let nonce = new_nonce();
         let sent = self
             .http
@@ -60,75 +70,128 @@ impl Agent {
         let response = match sent {
             Ok(response) => response,
             // reqwest's message names the URL, never the Authorization header.
-            Err(err) => return Outcome::NoVerdict(format!("cannot reach the server: {err}")),
+            Err(err) => {
+                return (
+                    Outcome::NoVerdict(format!("cannot reach the server: {err}")),
+                    None,
+                );
+            }
         };
         let status = response.status();
         if !status.is_success() && status != reqwest::StatusCode::UNAUTHORIZED {
-            return Outcome::NoVerdict(format!("the server answered {status}"));
+            return (
+                Outcome::NoVerdict(format!("the server answered {status}")),
+                None,
+            );
         }
         let signature = response
             .headers()
             .get(SIGNATURE_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = match response.bytes().await {
+        let body = match read_bounded(response, MAX_RESPONSE_BYTES).await {
             Ok(body) => body,
-            Err(err) => return Outcome::NoVerdict(format!("the response was cut short: {err}")),
+            Err(why) => return (Outcome::NoVerdict(why), None),
         };
-        if status == reqwest::StatusCode::UNAUTHORIZED {
+        let refusal = status == reqwest::StatusCode::UNAUTHORIZED;
+        let checked = if refusal {
             // Only a refusal the server signed for this nonce stops the proxy.
-            return match verify_refusal(
+            verify_refusal(
                 &self.config.public_key,
                 self.config.license_key(),
                 &nonce,
                 &body,
                 signature.as_deref(),
-            ) {
-                Ok(()) => Outcome::KeyRefused,
-                Err(err) => Outcome::NoVerdict(format!("ignored an unsigned or forged 401: {err}")),
-            };
-        }
-        match verify_response(
-            &self.config.public_key,
-            self.config.license_key(),
-            &nonce,
-            &body,
-            signature.as_deref(),
-            OffsetDateTime::now_utc(),
-        ) {
-            Ok(verdict) => Outcome::Verdict(verdict),
-            Err(err) => {
-                Outcome::NoVerdict(format!("ignored a response that is not a verdict: {err}"))
-            }
+            )
+            .map(|()| Outcome::KeyRefused)
+            .map_err(|err| format!("ignored an unsigned or forged 401: {err}"))
+        } else {
+            verify_response(
+                &self.config.public_key,
+                self.config.license_key(),
+                &nonce,
+                &body,
+                signature.as_deref(),
+                OffsetDateTime::now_utc(),
+            )
+            .map(Outcome::Verdict)
+            .map_err(|err| format!("ignored a response that is not a verdict: {err}"))
+        };
+        match (checked, signature) {
+            (Ok(outcome), Some(signature)) => (
+                outcome,
+                Some(SignedAnswer {
+                    refusal,
+                    nonce,
+                    body,
+                    signature,
+                }),
+            ),
+            (Ok(outcome), None) => (outcome, None),
+            (Err(why), _) => (Outcome::NoVerdict(why), None),
         }
     }
 }
 
-/// One step of the heartbeat loop: what came back, and what the proxy must do.
+/// The body, or why there is none: at most `limit` bytes are ever buffered.
+async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(format!("ignored a response larger than {limit} bytes"));
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() > limit => {
+                return Err(format!("ignored a response larger than {limit} bytes"));
+            }
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => return Ok(body),
+            Err(err) => return Err(format!("the response was cut short: {err}")),
+        }
+    }
+}
+
+/// One step of the heartbeat loop: what came back, what the proxy must do, and when the
+/// next attempt is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub outcome: Outcome,
     pub action: crate::verdict::Action,
+    pub retry_in: Duration,
+    /// The state file could not be written (the answer still counts for this run).
+    pub state_error: Option<String>,
 }
 
 impl Agent {
     /// Runs the heartbeat loop on the current tokio runtime: a heartbeat now, then one per
     /// interval the server asks for (backing off with jitter while no verdict comes), each
-    /// decided by a [`Supervisor`](crate::Supervisor) and sent on the returned channel. The
-    /// loop ends after sending a `Stop`, or when the receiver is dropped.
+    /// decided by a [`Supervisor`](crate::Supervisor) that starts from `last` (the state
+    /// file's answer) and sent on the returned channel. Every verified answer is saved to
+    /// `state`. The loop ends after sending a `Stop`, or when the receiver is dropped.
     pub fn watch(
         self: std::sync::Arc<Self>,
         policy: crate::Policy,
+        last: Option<LastAnswer>,
+        state: StateFile,
     ) -> tokio::sync::mpsc::Receiver<Decision> {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
-            let mut supervisor = crate::Supervisor::new(policy, OffsetDateTime::now_utc());
+            let mut supervisor = crate::Supervisor::new(policy, last);
             let mut interval = Duration::from_secs(self.config.heartbeat_interval_secs.max(1));
             let mut backoff = crate::Backoff::new(Duration::from_secs(1), interval);
             loop {
-                let outcome = self.heartbeat().await;
+                let (outcome, signed) = self.exchange().await;
+                let state_error = signed.and_then(|answer| {
+                    state
+                        .save(&answer, OffsetDateTime::now_utc())
+                        .err()
+                        .map(|err| err.to_string())
+                });
                 let action = supervisor.decide(&outcome, OffsetDateTime::now_utc());
-                let delay = match &outcome {
+                let retry_in = match &outcome {
                     Outcome::Verdict(verdict) => {
                         interval = Duration::from_secs(verdict.heartbeat_interval_secs.max(1));
                         backoff = crate::Backoff::new(Duration::from_secs(1), interval);
@@ -138,10 +201,16 @@ impl Agent {
                     Outcome::KeyRefused => interval,
                 };
                 let stop = matches!(action, crate::Action::Stop(_));
-                if tx.send(Decision { outcome, action }).await.is_err() || stop {
+                let decision = Decision {
+                    outcome,
+                    action,
+                    retry_in,
+                    state_error,
+                };
+                if tx.send(decision).await.is_err() || stop {
                     return;
                 }
-                tokio::time::sleep(delay).await;
+                tokio::time::sleep(retry_in).await;
             }
         });
         rx

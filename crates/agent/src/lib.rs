@@ -6,10 +6,15 @@
 
 pub mod client;
 pub mod config;
+pub mod guard;
 pub mod signature;
+pub mod state;
 pub mod verdict;
 
 pub use client::{Agent, Decision};
 pub use config::{AgentConfig, ConfigError};
 pub use signature::{SignatureError, verify_refusal, verify_response, verify_signature};
-pub use verdict::{Action, Backoff, Outcome, Policy, StopReason, Supervisor};
+pub use state::{SignedAnswer, StateError, StateFile};
+pub use verdict::{
+    Action, Backoff, LastAnswer, Outcome, Policy, StopReason, Supervisor, WaitReason,
+};

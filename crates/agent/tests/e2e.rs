@@ -171,40 +171,54 @@ impl Drop for Server {
 struct AgentRun {
     child: Child,
     proxy_pid_file: PathBuf,
+    worker_pid_file: PathBuf,
+    log: PathBuf,
+}
+
+/// The proxy: writes its pid, forks a worker that ignores SIGTERM (so only a SIGKILL to
+/// the whole group ends it) and writes the worker's pid, then waits.
+const PROXY: &str = "echo $$ > \"$1\"; (trap '' TERM; exec sleep 600) & echo $! > \"$2\"; wait";
+
+fn pid_alive(file: &Path) -> bool {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|pid| pid.trim().parse::<u32>().ok())
+        .is_some_and(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| !stat.contains(") Z "))
+        })
 }
 
 impl AgentRun {
     fn start(config: &Path, work: &Path) -> Self {
-        let proxy_pid_file = work.join(format!(
-            "proxy-{}.pid",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
+        Self::start_with(config, work, &[])
+    }
+
+    fn start_with(config: &Path, work: &Path, extra: &[&str]) -> Self {
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let proxy_pid_file = work.join(format!("proxy-{run}.pid"));
+        let worker_pid_file = work.join(format!("worker-{run}.pid"));
+        let log = work.join(format!("agent-{run}.log"));
         let child = Command::new(binary("pulsekey-agent"))
             .args(["run", "--config"])
             .arg(config)
-            .args([
-                "--version-string",
-                "9.9.9",
-                "--stop-timeout-secs",
-                "2",
-                "--",
-                "sh",
-                "-c",
-            ])
-            .arg(format!(
-                "echo $$ > {}; exec sleep 600",
-                proxy_pid_file.display()
-            ))
+            .args(["--version-string", "9.9.9", "--stop-timeout-secs", "2"])
+            .args(extra)
+            .args(["--", "sh", "-c", PROXY, "proxy"])
+            .arg(&proxy_pid_file)
+            .arg(&worker_pid_file)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
             .spawn()
             .unwrap();
         Self {
             child,
             proxy_pid_file,
+            worker_pid_file,
+            log,
         }
     }
 
@@ -221,23 +235,51 @@ impl AgentRun {
     }
 
     fn proxy_alive(&self) -> bool {
-        std::fs::read_to_string(&self.proxy_pid_file)
-            .ok()
-            .and_then(|pid| pid.trim().parse::<u32>().ok())
-            .is_some_and(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .is_ok_and(|stat| !stat.contains(") Z "))
-            })
+        pid_alive(&self.proxy_pid_file)
+    }
+
+    fn worker_alive(&self) -> bool {
+        pid_alive(&self.worker_pid_file)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     async fn wait_for_proxy(&self) {
         for _ in 0..100 {
-            if self.proxy_alive() {
+            if self.proxy_alive() && self.worker_alive() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the proxy did not start");
+        panic!("the proxy did not start:\n{}", self.log());
+    }
+
+    /// Waits until the agent has logged `needle` at least `times` times.
+    async fn wait_for_log(&self, needle: &str, times: usize) {
+        for _ in 0..200 {
+            if self.log().matches(needle).count() >= times {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the agent never logged {needle:?} {times} times:\n{}",
+            self.log()
+        );
+    }
+
+    /// Waits until neither the proxy nor its worker runs.
+    async fn tree_gone_within(&self, limit: Duration) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if !self.proxy_alive() && !self.worker_alive() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
     }
 }
 
@@ -278,6 +320,114 @@ async fn regenerate_stops_the_proxy_within_one_interval() {
         "the agent should exit with the key-refused code"
     );
     assert!(!agent.proxy_alive(), "the proxy was left running");
+    assert!(
+        agent.tree_gone_within(Duration::from_secs(1)).await,
+        "the proxy's worker (which ignores SIGTERM) was left running"
+    );
+
+    // Started again while the server is down: the refusal on record keeps the proxy stopped.
+    let mut server = server;
+    server.stop();
+    let mut again = AgentRun::start(&config, work.path());
+    again
+        .wait_for_log(
+            "the last verified answer refused this key: the proxy is not started",
+            2,
+        )
+        .await;
+    assert_eq!(again.exit_within(Duration::from_millis(100)).await, None);
+    assert!(!again.proxy_alive());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_without_the_server_starts_only_on_a_fresh_verdict_on_record() {
+    let (mut server, work, config, _id) = setup().await;
+    // Never a verdict: waits and retries, one line per attempt, the proxy not started.
+    let down = tempfile::tempdir().unwrap();
+    let elsewhere = down.path().join("config.json");
+    let mut text: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    text["serverUrl"] = json!(format!("http://127.0.0.1:{}", free_port()));
+    std::fs::write(&elsewhere, text.to_string()).unwrap();
+    let mut never = AgentRun::start(&elsewhere, down.path());
+    never
+        .wait_for_log(
+            "no verified verdict for this key is on record: the proxy is not started; retrying",
+            3,
+        )
+        .await;
+    assert!(!never.proxy_alive());
+    assert_eq!(never.exit_within(Duration::from_millis(100)).await, None);
+    drop(never);
+
+    // One verified ACTIVE, then the agent and the server go away.
+    let first = AgentRun::start(&config, work.path());
+    first.wait_for_proxy().await;
+    let state = work.path().join("config.json.state");
+    assert!(state.exists(), "no state file beside the config");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&state).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    drop(first);
+    server.stop();
+
+    // Within the tolerance, the verdict on record starts the proxy.
+    let restarted = AgentRun::start(&config, work.path());
+    restarted.wait_for_proxy().await;
+    assert!(
+        restarted
+            .log()
+            .contains("starting the proxy on the verified verdict on record")
+    );
+    drop(restarted);
+
+    // With a tolerance it has outlived, it does not: the allowance does not start over.
+    let mut outlived =
+        AgentRun::start_with(&config, work.path(), &["--offline-tolerance-hours", "0"]);
+    outlived
+        .wait_for_log(
+            "is older than the offline tolerance: the proxy is not started",
+            2,
+        )
+        .await;
+    assert!(!outlived.proxy_alive());
+    assert_eq!(outlived.exit_within(Duration::from_millis(100)).await, None);
+    drop(outlived);
+
+    // A hand-edited state file is not trusted.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut record: Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let body = String::from_utf8(b64.decode(record["body"].as_str().unwrap()).unwrap()).unwrap();
+    assert!(body.contains("\"ACTIVE\""), "{body}");
+    record["body"] = json!(b64.encode(body.replace("\"ACTIVE\"", "\"GRACE\"")));
+    let edited = record.to_string();
+    std::fs::write(&state, edited).unwrap();
+    let mut distrusted = AgentRun::start(&config, work.path());
+    distrusted.wait_for_log("not trusted", 1).await;
+    distrusted.wait_for_log("the proxy is not started", 1).await;
+    assert!(!distrusted.proxy_alive());
+    assert_eq!(
+        distrusted.exit_within(Duration::from_millis(100)).await,
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_tree_does_not_outlive_an_agent_killed_with_sigkill() {
+    let (_server, work, config, _id) = setup().await;
+    let mut agent = AgentRun::start(&config, work.path());
+    agent.wait_for_proxy().await;
+    agent.child.kill().unwrap();
+    agent.child.wait().unwrap();
+    assert!(
+        agent.tree_gone_within(Duration::from_secs(6)).await,
+        "after kill -9 of the agent: proxy alive {}, worker alive {}",
+        agent.proxy_alive(),
+        agent.worker_alive()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
