@@ -110,6 +110,8 @@ pub struct Snapshot {
     /// `None` when the database did not answer.
     pub licenses: Option<Vec<(String, i64)>>,
     pub indexed_licenses: usize,
+    /// Heartbeats the index could not answer alone (counter).
+    pub index_database_lookups: u64,
 }
 
 impl Metrics {
@@ -260,6 +262,12 @@ impl Metrics {
             "pulsekey_heartbeat_index_licenses {}",
             snapshot.indexed_licenses
         );
+        out.push_str("# HELP pulsekey_heartbeat_database_lookups_total Heartbeats the index could not answer alone: a new or changed key's first, or any miss while the index is incomplete.\n# TYPE pulsekey_heartbeat_database_lookups_total counter\n");
+        let _ = writeln!(
+            out,
+            "pulsekey_heartbeat_database_lookups_total {}",
+            snapshot.index_database_lookups
+        );
         out
     }
 }
@@ -277,6 +285,7 @@ mod tests {
             },
             licenses: Some(vec![("ACTIVE".into(), 5), ("GRACE".into(), 2)]),
             indexed_licenses: 7,
+            index_database_lookups: 3,
         }
     }
 

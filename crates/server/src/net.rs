@@ -1,6 +1,7 @@
 //! The client's address for audit and rate limits.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use actix_web::HttpRequest;
 
@@ -9,6 +10,12 @@ use actix_web::HttpRequest;
 /// it is believed only from the configured proxies.
 pub fn client_ip(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip();
+    if !trusted_proxies.contains(&peer) {
+        if req.headers().contains_key("x-forwarded-for") {
+            warn_untrusted_forwarder(peer);
+        }
+        return Some(peer);
+    }
     let forwarded = req
         .headers()
         .get_all("x-forwarded-for")
@@ -16,6 +23,25 @@ pub fn client_ip(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Option<IpAddr
         .collect::<Vec<_>>()
         .join(",");
     Some(resolve(peer, &forwarded, trusted_proxies))
+}
+
+/// A load balancer missing from `PULSEKEY_TRUSTED_PROXIES` makes every client look like the
+/// balancer, so one client's refusals count against all. Said at most once a minute.
+fn warn_untrusted_forwarder(peer: IpAddr) {
+    static LAST_WARNED: AtomicI64 = AtomicI64::new(i64::MIN);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let last = LAST_WARNED.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= 60
+        && LAST_WARNED
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(
+            %peer,
+            "X-Forwarded-For from a peer that is not in PULSEKEY_TRUSTED_PROXIES: ignored; \
+             if this peer is your load balancer, add it, or every client behind it shares one address"
+        );
+    }
 }
 
 fn resolve(peer: IpAddr, forwarded: &str, trusted: &[IpAddr]) -> IpAddr {

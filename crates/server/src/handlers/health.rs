@@ -82,6 +82,7 @@ pub async fn metrics(
         pool: state.db.pool_state(),
         licenses,
         indexed_licenses: state.heartbeats.indexed_licenses(),
+        index_database_lookups: state.heartbeats.database_lookups(),
     };
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

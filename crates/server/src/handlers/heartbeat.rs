@@ -69,13 +69,6 @@ async fn answer(
 ) -> Result<(HttpResponse, HeartbeatResult), ApiError> {
     let nonce = input::nonce(req.headers().get(NONCE_HEADER).map(|v| v.as_bytes()))?;
     let address = crate::net::client_ip(req, &state.config.trusted_proxies);
-    // Every heartbeat from an address that ran out of refusals waits, valid keys included:
-    // otherwise a guessed key would still stand out with its 200.
-    let address_key = address.map(|ip| ip.to_string()).unwrap_or_default();
-    state
-        .heartbeat_failures
-        .check(&address_key)
-        .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
     match verdict(state, req, address, body).await {
         Ok(response) => {
             let result = HeartbeatResult::Verdict(response.status);
@@ -87,6 +80,13 @@ async fn answer(
         // Signed as well, so nobody between proxy and server can forge the "key refused"
         // that makes a proxy stop itself.
         Err(ApiError::InvalidLicenseKey) => {
+            // Only refusals count against an address, and only refusals wait: a valid key is
+            // answered whatever others behind the same address (a NAT, a load balancer) send.
+            let address_key = address.map(|ip| ip.to_string()).unwrap_or_default();
+            state
+                .heartbeat_failures
+                .check(&address_key)
+                .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
             state.heartbeat_failures.record_failure(&address_key);
             let refusal = ErrorBody {
                 error: ErrorCode::InvalidToken,

@@ -2,13 +2,20 @@
 //!
 //! The index is a cache with exact invalidation, never a source of truth: entries come from
 //! the database (filled at start, or read on a miss), and the change log written by the
-//! `servers` triggers says which keys to drop. Misses are never cached, so an unknown key
-//! always reaches the database.
+//! `servers` triggers says which keys to drop.
+//!
+//! It is also *complete* once filled: the change log names every key hash that can come
+//! into being (a new server's, a regenerated one's) as well as every one that goes, and
+//! those stay *unsettled* until the database has been read for them. A key that is in
+//! neither the map nor the unsettled set therefore belongs to no license, and is refused
+//! without a database read: a flood of well-formed unknown keys costs one hash lookup
+//! each. After a reset (a gap in the change log) the index is incomplete, and every miss
+//! reads the database as before, until the node restarts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 
 use pulsekey_db::license_changes::LicenseChange;
 use pulsekey_types::LicenseStatus;
@@ -47,7 +54,26 @@ impl Hasher for PassThrough {
     }
 }
 
-type Shard = HashMap<KeyHash, Entry, BuildHasherDefault<PassThrough>>;
+type Licenses = HashMap<KeyHash, Entry, BuildHasherDefault<PassThrough>>;
+
+#[derive(Default)]
+struct Shard {
+    licenses: Licenses,
+    /// Hashes a change named that have not been read back from the database since; only
+    /// change-log hashes enter, never one a request presented.
+    unsettled: HashSet<KeyHash, BuildHasherDefault<PassThrough>>,
+}
+
+/// What the index knows of a key hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// The license, and the key's heartbeats so far this minute.
+    Found(IndexedLicense, u32),
+    /// No license has this key: certain, without asking the database.
+    Absent,
+    /// Only the database can tell.
+    Unknown,
+}
 
 /// One license as the index keeps it: 24 bytes beside its 32-byte key. A million licenses
 /// take about two million buckets, so each byte here costs about 2 MB.
@@ -134,6 +160,8 @@ pub struct LicenseIndex {
     /// The change-log revision applied so far. It also guards inserts: a row read while a
     /// change was being applied may predate it, so it is kept only if this did not move.
     applied: AtomicI64,
+    /// Filled from the database and never reset since: a miss outside `unsettled` is final.
+    complete: AtomicBool,
 }
 
 impl Default for LicenseIndex {
@@ -141,6 +169,7 @@ impl Default for LicenseIndex {
         Self {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             applied: AtomicI64::new(0),
+            complete: AtomicBool::new(false),
         }
     }
 }
@@ -153,11 +182,34 @@ impl LicenseIndex {
 
     /// The license of `hash`, counting a heartbeat in `minute` (any clock's minute number):
     /// with it, how many the key has sent in that minute.
-    pub fn get(&self, hash: &KeyHash, minute: u32) -> Option<(IndexedLicense, u32)> {
+    pub fn lookup(&self, hash: &KeyHash, minute: u32) -> Lookup {
         let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
-        shard
-            .get(hash)
-            .map(|entry| (entry.license(), entry.count(minute)))
+        if let Some(entry) = shard.licenses.get(hash) {
+            return Lookup::Found(entry.license(), entry.count(minute));
+        }
+        if self.complete.load(Ordering::SeqCst) && !shard.unsettled.contains(hash) {
+            Lookup::Absent
+        } else {
+            Lookup::Unknown
+        }
+    }
+
+    /// The license of `hash` if the index holds it (tests and callers that only want hits).
+    pub fn get(&self, hash: &KeyHash, minute: u32) -> Option<(IndexedLicense, u32)> {
+        match self.lookup(hash, minute) {
+            Lookup::Found(license, count) => Some((license, count)),
+            Lookup::Absent | Lookup::Unknown => None,
+        }
+    }
+
+    /// Declares the index complete: called once every license has been loaded after the
+    /// revision the fill started from.
+    pub fn mark_complete(&self) {
+        self.complete.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.complete.load(Ordering::SeqCst)
     }
 
     pub fn applied(&self) -> i64 {
@@ -180,11 +232,24 @@ impl LicenseIndex {
         if self.applied() != seen {
             return false;
         }
-        shard.insert(hash, Entry::new(license, first_heartbeat));
+        shard.unsettled.remove(&hash);
+        shard
+            .licenses
+            .insert(hash, Entry::new(license, first_heartbeat));
         true
     }
 
-    /// Drops the keys the changes name, which must follow the applied revision.
+    /// Records that the database, read when the applied revision was `seen`, has no license
+    /// with `hash`, unless a change has been applied since.
+    pub fn settle_absent(&self, hash: KeyHash, seen: i64) {
+        let mut shard = self.shard(&hash).write().unwrap_or_else(|p| p.into_inner());
+        if self.applied() == seen {
+            shard.unsettled.remove(&hash);
+        }
+    }
+
+    /// Drops the keys the changes name, which must follow the applied revision, and leaves
+    /// them unsettled until the database is read for them.
     pub fn apply(&self, changes: &[LicenseChange]) {
         let Some(last) = changes.last() else {
             return;
@@ -194,16 +259,20 @@ impl LicenseIndex {
             if let Ok(bytes) = <[u8; 32]>::try_from(change.key_hash.as_slice()) {
                 let hash = KeyHash(bytes);
                 let mut shard = self.shard(&hash).write().unwrap_or_else(|p| p.into_inner());
-                shard.remove(&hash);
+                shard.licenses.remove(&hash);
+                shard.unsettled.insert(hash);
             }
         }
     }
 
     /// Forgets everything; used when the change log no longer reaches back to `applied`.
     pub fn reset(&self, rev: i64) {
+        self.complete.store(false, Ordering::SeqCst);
         self.applied.store(rev, Ordering::SeqCst);
         for shard in &self.shards {
-            shard.write().unwrap_or_else(|p| p.into_inner()).clear();
+            let mut shard = shard.write().unwrap_or_else(|p| p.into_inner());
+            shard.licenses.clear();
+            shard.unsettled.clear();
         }
     }
 
@@ -213,6 +282,7 @@ impl LicenseIndex {
             shard
                 .write()
                 .unwrap_or_else(|p| p.into_inner())
+                .licenses
                 .reserve(licenses / SHARDS + 1);
         }
     }
@@ -220,7 +290,13 @@ impl LicenseIndex {
     pub fn licenses(&self) -> usize {
         self.shards
             .iter()
-            .map(|shard| shard.read().unwrap_or_else(|p| p.into_inner()).len())
+            .map(|shard| {
+                shard
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .licenses
+                    .len()
+            })
             .sum()
     }
 }
@@ -302,6 +378,33 @@ mod tests {
         assert_eq!(Entry::new(graced, None).license(), graced);
         assert_eq!(Entry::new(license(7), None).license(), license(7));
         assert_eq!(std::mem::size_of::<Entry>(), 24);
+    }
+
+    #[test]
+    fn a_complete_index_refuses_unknown_keys_and_asks_about_changed_ones() {
+        let index = LicenseIndex::default();
+        let (a, stranger, new_key) = (KeyHash([1; 32]), KeyHash([9; 32]), KeyHash([5; 32]));
+        assert!(index.insert_if_current(a, license(1), 0, None));
+        // Before it is complete, a miss is for the database to answer.
+        assert_eq!(index.lookup(&stranger, 0), Lookup::Unknown);
+        index.mark_complete();
+        assert_eq!(index.lookup(&stranger, 0), Lookup::Absent);
+        // A regenerate names the old key and the new one: both go to the database once.
+        index.apply(&[change(1, 1, &a), change(2, 1, &new_key)]);
+        assert_eq!(index.lookup(&a, 0), Lookup::Unknown);
+        assert_eq!(index.lookup(&new_key, 0), Lookup::Unknown);
+        assert!(index.insert_if_current(new_key, license(1), 2, Some(0)));
+        index.settle_absent(a, 2);
+        assert_eq!(index.lookup(&a, 0), Lookup::Absent);
+        assert!(matches!(index.lookup(&new_key, 0), Lookup::Found(..)));
+        // An absence read before a later change is not believed.
+        index.apply(&[change(3, 1, &a)]);
+        index.settle_absent(a, 2);
+        assert_eq!(index.lookup(&a, 0), Lookup::Unknown);
+        // A reset makes every miss a question for the database again.
+        index.reset(4);
+        assert!(!index.is_complete());
+        assert_eq!(index.lookup(&stranger, 0), Lookup::Unknown);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use pulsekey_db::{Backend, Db, DbConnection, DbError, license_changes, servers};
 use pulsekey_types::LicenseStatus;
 use time::OffsetDateTime;
 
-pub use index::{IndexedLicense, KeyHash, LicenseIndex};
+pub use index::{IndexedLicense, KeyHash, LicenseIndex, Lookup};
 pub use signer::BatchSigner;
 pub use writes::{HeartbeatWriter, PendingHeartbeat};
 
@@ -66,6 +66,8 @@ pub struct Heartbeats {
     catch_up: tokio::sync::Mutex<Option<CatchUp>>,
     rounds_started: AtomicU64,
     rounds_done: AtomicU64,
+    /// Heartbeats the index could not answer alone, for `/metrics`.
+    database_lookups: AtomicU64,
 }
 
 impl Heartbeats {
@@ -78,6 +80,7 @@ impl Heartbeats {
             writer: Arc::default(),
             rounds_started: AtomicU64::new(0),
             rounds_done: AtomicU64::new(0),
+            database_lookups: AtomicU64::new(0),
         });
         heartbeats.fill()?;
         heartbeats
@@ -117,6 +120,7 @@ impl Heartbeats {
                 }
             }
         }
+        self.index.mark_complete();
         tracing::info!(
             licenses = self.index.licenses(),
             millis = started.elapsed().as_millis() as u64,
@@ -133,10 +137,13 @@ impl Heartbeats {
     ) -> Result<Option<Verdict>, DbError> {
         self.catch_up().await?;
         let minute = minute_of(now);
-        if let Some((license, count)) = self.index.get(&hash, minute) {
-            return Ok(Some(Verdict::of(license, count, now)));
+        match self.index.lookup(&hash, minute) {
+            Lookup::Found(license, count) => return Ok(Some(Verdict::of(license, count, now))),
+            Lookup::Absent => return Ok(None),
+            Lookup::Unknown => {}
         }
-        // A miss goes to the database, which is current by definition.
+        // The database is current by definition.
+        self.database_lookups.fetch_add(1, Ordering::Relaxed);
         let seen = self.index.applied();
         let db = self.db.clone();
         let row = actix_web::web::block(move || {
@@ -145,6 +152,9 @@ impl Heartbeats {
         })
         .await
         .map_err(|_| DbError::Unavailable("the database worker pool is gone".into()))??;
+        if row.is_none() {
+            self.index.settle_absent(hash, seen);
+        }
         Ok(row.map(|row| {
             let license = IndexedLicense {
                 server_id: row.id,
@@ -155,6 +165,12 @@ impl Heartbeats {
                 .insert_if_current(hash, license, seen, Some(minute));
             Verdict::of(license, 1, now)
         }))
+    }
+
+    /// Heartbeats so far that needed a database read (a changed or new key, or any miss
+    /// while the index is incomplete).
+    pub fn database_lookups(&self) -> u64 {
+        self.database_lookups.load(Ordering::Relaxed)
     }
 
     /// How many licenses this node holds in memory.
@@ -217,7 +233,8 @@ impl Heartbeats {
             tracing::warn!(
                 applied,
                 newest = last.rev,
-                "license change log has a gap; starting the index over"
+                "license change log has a gap; starting the index over (until this node \
+                 restarts, heartbeats the index cannot answer read the database)"
             );
             self.index.reset(last.rev);
         }

@@ -261,24 +261,85 @@ fn verifies(public: &VerifyingKey, key: &str, nonce: &str, body: &[u8], header: 
         .is_ok()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_address_that_sends_too_many_refused_heartbeats_waits_a_minute() {
+/// Refused heartbeats count against their address and, past the limit, wait; a valid key
+/// from the same address (a NAT, a load balancer) is always answered. Well-formed unknown
+/// keys are refused from the index, without a database read.
+async fn refused_keys_never_make_a_valid_key_wait(postgres: bool) {
     let app = crate::util::test_app::TestApp::builder()
         .heartbeat_failures_per_minute(3)
-        .spawn(false)
+        .spawn(postgres)
         .await;
     let admin = app.admin_token().await;
     let acme = app.create_user("acme", Role::Customer).await;
     let server = app.create_server(&admin, acme.id, "acme-prod").await;
     let key = app.reveal(&admin, server).await;
     assert_eq!(app.heartbeat(&key).await.status(), 200);
-    for _ in 0..3 {
-        assert_eq!(app.heartbeat("pk_guess").await.status(), 401);
+    let lookups_before = database_lookups(&app).await;
+    let strangers: Vec<String> = (0..50)
+        .map(|_| {
+            pulsekey_server::domain::keys::LicenseKey::generate()
+                .expose()
+                .to_owned()
+        })
+        .collect();
+    for stranger in &strangers[..3] {
+        assert_eq!(app.heartbeat(stranger).await.status(), 401);
     }
-    // Now the valid key waits too, so a lucky guess would not stand out.
-    for key in [key.as_str(), "pk_guess"] {
-        crate::util::assert_retry_after(app.heartbeat(key).await, 60).await;
+    for stranger in &strangers[3..] {
+        crate::util::assert_retry_after(app.heartbeat(stranger).await, 60).await;
     }
+    assert_eq!(
+        app.heartbeat(&key).await.status(),
+        200,
+        "a valid key waited for strangers"
+    );
+    assert_eq!(
+        database_lookups(&app).await,
+        lookups_before,
+        "well-formed unknown keys reached the database"
+    );
+    // A regenerated key: the old one is refused, the new one answered, each read once.
+    let regenerated = app
+        .post(
+            &format!("/api/v1/servers/{server}/license/regenerate"),
+            &admin,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(regenerated.status(), 200);
+    let new_key = app.reveal(&admin, server).await;
+    assert_eq!(app.heartbeat(&new_key).await.status(), 200);
+    assert_eq!(app.heartbeat(&new_key).await.status(), 200);
+    // The old key is a refusal, over this address's limit by now.
+    crate::util::assert_retry_after(app.heartbeat(&key).await, 60).await;
+    crate::util::assert_retry_after(app.heartbeat(&key).await, 60).await;
+    assert_eq!(database_lookups(&app).await, lookups_before + 2);
+}
+
+async fn database_lookups(app: &crate::util::test_app::TestApp) -> u64 {
+    let text = app
+        .client
+        .get(app.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("pulsekey_heartbeat_database_lookups_total "))
+        .and_then(|n| n.parse().ok())
+        .expect("no database lookup counter in /metrics")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_keys_never_make_a_valid_key_wait_sqlite() {
+    refused_keys_never_make_a_valid_key_wait(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_keys_never_make_a_valid_key_wait_postgres() {
+    refused_keys_never_make_a_valid_key_wait(true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
