@@ -266,9 +266,58 @@ fn describe_connection_error(err: &ConnectionError) -> String {
         .join(" ")
 }
 
+/// The migration that makes usernames unique regardless of case.
+const USERNAME_CASE_MIGRATION: &str = "username_case";
+
+/// Before that migration: existing names that differ only by case would make it fail with
+/// a bare "UNIQUE constraint failed". Name them instead, and change nothing.
+fn check_username_case(conn: &mut DbConnection, pending: &[String]) -> Result<(), DbError> {
+    if !pending
+        .iter()
+        .any(|name| name.contains(USERNAME_CASE_MIGRATION))
+    {
+        return Ok(());
+    }
+    // A database this new has no users table yet.
+    if pending.iter().any(|name| name.contains("_init")) {
+        return Ok(());
+    }
+    let duplicates = crate::users::case_duplicates(conn)?;
+    if duplicates.is_empty() {
+        return Ok(());
+    }
+    let listed = duplicates
+        .iter()
+        .map(|(id, name)| format!("{name} (id {id})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(DbError::Migration(format!(
+        "usernames must now be unique regardless of case, and these differ only by case: \
+         {listed}; rename all but one of each group (UPDATE users SET username = … WHERE id = …) \
+         and start again; nothing was changed"
+    )))
+}
+
+fn pending_names<C>(conn: &mut C, source: EmbeddedMigrations) -> Result<Vec<String>, DbError>
+where
+    C: MigrationHarness<C::Backend> + diesel::Connection,
+{
+    Ok(conn
+        .pending_migrations(source)
+        .map_err(|err| DbError::Migration(err.to_string()))?
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect())
+}
+
 fn run_migrations(conn: &mut DbConnection) -> Result<(), DbError> {
     let failed =
         |err: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(err.to_string());
+    let pending = match conn {
+        DbConnection::Sqlite(sqlite) => pending_names(sqlite, SQLITE_MIGRATIONS)?,
+        DbConnection::Postgres(pg) => pending_names(pg, POSTGRES_MIGRATIONS)?,
+    };
+    check_username_case(conn, &pending)?;
     match conn {
         DbConnection::Sqlite(sqlite) => {
             sqlite

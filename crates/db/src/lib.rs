@@ -9,6 +9,7 @@ mod connection;
 pub mod copy;
 mod error;
 pub mod license_changes;
+pub mod login_failures;
 pub mod schema;
 pub mod servers;
 pub mod sessions;

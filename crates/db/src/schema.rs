@@ -81,7 +81,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     api_tokens,
     license_changes,
-    server_heartbeats
+    server_heartbeats,
+    login_failures
 );
 
 diesel::table! {
@@ -99,5 +100,15 @@ diesel::table! {
         last_heartbeat_at -> Timestamp,
         installed_version -> Text,
         last_heartbeat_ip -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    login_failures (scope, subject) {
+        scope -> Text,
+        subject -> Text,
+        window_start -> Timestamp,
+        failures -> BigInt,
+        last_at -> Timestamp,
     }
 }

@@ -64,6 +64,26 @@ pub fn execute(conn: &mut DbConnection, sql: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// A connection to a SQLite file with no migrations run: to look at a database that
+/// refused to open.
+pub fn open_sqlite_unmigrated(path: &str) -> Result<DbConnection, DbError> {
+    use diesel::Connection as _;
+    diesel::SqliteConnection::establish(path)
+        .map(DbConnection::Sqlite)
+        .map_err(|err| DbError::Unavailable(err.to_string()))
+}
+
+/// The one number `sql` selects (as a column named `n`).
+pub fn query_number(conn: &mut DbConnection, sql: &str) -> Result<i64, DbError> {
+    use diesel::RunQueryDsl as _;
+    #[derive(diesel::QueryableByName)]
+    struct Number {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    Ok(diesel::sql_query(sql).get_result::<Number>(conn)?.n)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

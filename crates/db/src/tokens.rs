@@ -69,6 +69,20 @@ pub fn revoke(conn: &mut DbConnection, id: i64, now: PrimitiveDateTime) -> Resul
     Ok(changed == 1)
 }
 
+/// Revokes every live token a user owns (disabled or demoted: the tokens must not come
+/// back with a later re-enable). Returns how many were revoked.
+pub fn revoke_all_for_owner(
+    conn: &mut DbConnection,
+    owner_id: i64,
+    now: PrimitiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(api_tokens::table)
+        .filter(api_tokens::owner_id.eq(owner_id))
+        .filter(api_tokens::revoked_at.is_null())
+        .set(api_tokens::revoked_at.eq(now))
+        .execute(conn)?)
+}
+
 pub fn exists(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> {
     let found: Option<i64> = api_tokens::table
         .find(id)

@@ -70,12 +70,14 @@ pub fn find(conn: &mut DbConnection, id: i64) -> Result<UserRow, DbError> {
         .first(conn)?)
 }
 
+/// The user of this name, whatever its case: `Admin` is `admin` (a unique index on
+/// `lower(username)` keeps it one account).
 pub fn find_by_username(
     conn: &mut DbConnection,
     username: &str,
 ) -> Result<Option<UserRow>, DbError> {
     Ok(users::table
-        .filter(users::username.eq(username))
+        .filter(lower(users::username).eq(username.to_ascii_lowercase()))
         .select(UserRow::as_select())
         .first(conn)
         .optional()?)
@@ -219,4 +221,23 @@ pub fn insert_many(
         DbConnection::Sqlite(sqlite) => query.get_results(sqlite)?,
         DbConnection::Postgres(pg) => query.get_results(pg)?,
     })
+}
+
+/// Usernames that differ only by case, grouped, each with its id: what must be renamed
+/// before usernames can be unique regardless of case.
+pub fn case_duplicates(conn: &mut DbConnection) -> Result<Vec<(i64, String)>, DbError> {
+    #[derive(QueryableByName)]
+    struct Duplicate {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        username: String,
+    }
+    let rows: Vec<Duplicate> = diesel::sql_query(
+        "SELECT id, username FROM users WHERE lower(username) IN \
+         (SELECT lower(username) FROM users GROUP BY lower(username) HAVING COUNT(*) > 1) \
+         ORDER BY lower(username), id",
+    )
+    .load(conn)?;
+    Ok(rows.into_iter().map(|d| (d.id, d.username)).collect())
 }

@@ -128,6 +128,10 @@ fn spawn_expiry_sweep(state: SharedState) {
                 // A day of changes is plenty for nodes to catch up; one asleep for longer
                 // starts its index over.
                 pulsekey_db::license_changes::prune(&mut conn, now - time::Duration::days(1))?;
+                pulsekey_db::login_failures::prune(
+                    &mut conn,
+                    now - crate::domain::sign_in::WINDOW,
+                )?;
                 pulsekey_db::servers::expire_passed_grace(&mut conn, now)
             })
             .await;

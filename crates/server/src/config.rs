@@ -67,12 +67,14 @@ pub struct ServeArgs {
     )]
     pub heartbeats_per_key_per_minute: u32,
 
-    /// Failed sign-ins one account may have in 15 minutes before it is locked for the rest
-    /// of them (1–1000).
+    /// Failed sign-ins one address may have against one account in 15 minutes before that
+    /// address waits out the rest of them; past it, the account is also slowed for every
+    /// address (never locked) (1–1000).
     #[arg(long, env = "PULSEKEY_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 5)]
     pub login_failures_per_account: u32,
 
-    /// Failed sign-ins one client address may have in 15 minutes (1–100000).
+    /// Failed sign-ins one client address may have in 15 minutes, over all accounts
+    /// (1–100000).
     #[arg(
         long,
         env = "PULSEKEY_LOGIN_FAILURES_PER_ADDRESS",

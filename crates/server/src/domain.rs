@@ -9,7 +9,33 @@ pub mod heartbeat;
 pub mod keys;
 pub mod license;
 pub mod servers;
+pub mod sign_in;
 pub mod tokens;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bidirectional_controls_are_unprintable() {
+        for c in [
+            '\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}', '\u{200F}', '\u{061C}', '\n', '\0',
+        ] {
+            assert!(super::is_unprintable(c), "{c:?}");
+        }
+        for c in ['a', 'é', '名', '-', ' '] {
+            assert!(!super::is_unprintable(c), "{c:?}");
+        }
+    }
+}
+
+/// Characters no name, address or version shown to an admin may hold: control characters,
+/// and the bidirectional controls (U+202E and kin) that make `gpj.exe` read as `exe.jpg`.
+pub fn is_unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
 
 /// What a domain operation can refuse or fail with.
 #[derive(Debug, thiserror::Error)]

@@ -18,9 +18,6 @@ pub struct AppState {
     pub secrets: Secrets,
     pub heartbeats: Arc<Heartbeats>,
     pub signer: BatchSigner,
-    /// Failed sign-ins per account and per client address.
-    pub login_by_account: Throttle,
-    pub login_by_address: Throttle,
     /// Refused heartbeats per client address.
     pub heartbeat_failures: Throttle,
     pub metrics: crate::metrics::Metrics,
@@ -41,14 +38,6 @@ impl AppState {
             heartbeats,
             signer: BatchSigner::new(secrets.signing_key.clone()),
             secrets,
-            login_by_account: Throttle::new(
-                config.login_failures_per_account,
-                Duration::from_secs(15 * 60),
-            ),
-            login_by_address: Throttle::new(
-                config.login_failures_per_address,
-                Duration::from_secs(15 * 60),
-            ),
             heartbeat_failures: Throttle::new(heartbeat_failures, Duration::from_secs(60)),
             metrics: crate::metrics::Metrics::default(),
             config,

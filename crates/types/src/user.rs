@@ -159,6 +159,10 @@ pub struct UpdateUserRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 1024))]
     pub password: Option<String>,
+    /// With a new password: also revoke every integrator token the user owns (their
+    /// sessions end with any password change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke_tokens: Option<bool>,
 }
 
 impl std::fmt::Debug for UpdateUserRequest {
@@ -169,6 +173,7 @@ impl std::fmt::Debug for UpdateUserRequest {
             .field("role", &self.role)
             .field("disabled", &self.disabled)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("revoke_tokens", &self.revoke_tokens)
             .finish()
     }
 }

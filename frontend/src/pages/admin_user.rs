@@ -61,6 +61,7 @@ fn UserEditor(user: UserView) -> impl IntoView {
             role: Some(role.get_untracked()),
             disabled: Some(disabled.get_untracked()),
             password: None,
+            revoke_tokens: None,
         };
         spawn_local(async move {
             match api::update_user(id, changes).await {

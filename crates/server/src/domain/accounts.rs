@@ -3,7 +3,7 @@
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use pulsekey_db::{DbConnection, DbError, sessions, users};
+use pulsekey_db::{DbConnection, DbError, sessions, tokens, users};
 use pulsekey_types::{CreateUserRequest, Role, UpdateUserRequest, UserView};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -56,7 +56,9 @@ pub fn validate_username(username: &str) -> Result<(), DomainError> {
 
 pub fn validate_email(email: &str) -> Result<(), DomainError> {
     let valid = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || super::is_unprintable(c))
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && domain.contains('.')
@@ -129,11 +131,29 @@ impl NewUser {
     }
 }
 
+/// Integrator tokens manage customers only. Creating, promoting, re-passwording, disabling or
+/// re-enabling an admin takes an admin signed in at the web app, so that a leaked token with
+/// `users:write` cannot mint an admin of its own and, through it, every key and scope.
+pub fn token_may_change(
+    target_is_admin: bool,
+    requested_role: Option<Role>,
+) -> Result<(), DomainError> {
+    if target_is_admin || requested_role == Some(Role::Admin) {
+        return Err(DomainError::Forbidden(
+            "integrator tokens manage customer accounts only; an admin account is changed by a signed-in admin",
+        ));
+    }
+    Ok(())
+}
+
 pub fn create_user(
     conn: &mut DbConnection,
     actor: &Actor,
     user: &NewUser,
 ) -> Result<UserView, DomainError> {
+    if actor.token_id.is_some() {
+        token_may_change(false, Some(user.role))?;
+    }
     let now = pulsekey_db::now();
     let row = users::insert(
         conn,
@@ -197,6 +217,14 @@ pub fn update_user(
         return Err(DomainError::NotFound("user"));
     }
     let before = users::find(conn, id).map_err(not_found)?;
+    if actor.token_id.is_some() {
+        token_may_change(before.role == "admin", request.role)?;
+    }
+    if request.revoke_tokens == Some(true) && changes.password_hash.is_none() {
+        return Err(DomainError::Validation(
+            "revokeTokens goes with a new password".into(),
+        ));
+    }
     let losing_admin = before.role == "admin"
         && !before.disabled
         && (request.role == Some(Role::Customer) || request.disabled == Some(true));
@@ -257,6 +285,15 @@ pub fn update_user(
     // Disabling or a new password ends every session at once.
     if disabled_now || changes.password_hash.is_some() {
         sessions::revoke_all_for_user(conn, id, now)?;
+    }
+    // A disabled or demoted admin's tokens end for good: re-enabling must not bring back
+    // tokens that were live when the account was taken away.
+    let demoted = before.role == "admin" && after.role != "admin";
+    if disabled_now || demoted || request.revoke_tokens == Some(true) {
+        let revoked = tokens::revoke_all_for_owner(conn, id, now)?;
+        if revoked > 0 {
+            changed.insert("tokensRevoked".into(), json!(revoked));
+        }
     }
     let action = if disabled_now {
         "user.disable"
@@ -445,8 +482,18 @@ mod tests {
         assert!(validate_email("a@example.com").is_ok());
         assert!(validate_email("a@b").is_err());
         assert!(validate_email("no-at-sign").is_err());
+        assert!(validate_email("a@exa\u{202E}moc.com").is_err());
         assert!(validate_password("short").is_err());
         assert!(validate_password("long enough password").is_ok());
         assert!(validate_password(&"x".repeat(2000)).is_err());
+    }
+
+    #[test]
+    fn tokens_manage_customers_only() {
+        assert!(token_may_change(false, None).is_ok());
+        assert!(token_may_change(false, Some(Role::Customer)).is_ok());
+        assert!(token_may_change(false, Some(Role::Admin)).is_err());
+        assert!(token_may_change(true, None).is_err());
+        assert!(token_may_change(true, Some(Role::Customer)).is_err());
     }
 }

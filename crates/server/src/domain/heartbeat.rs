@@ -46,7 +46,10 @@ pub fn request(body: &[u8]) -> Result<HeartbeatRequest, DomainError> {
     let request: HeartbeatRequest = serde_json::from_slice(body)
         .map_err(|err| DomainError::Malformed(format!("invalid JSON body: {err}")))?;
     let version = &request.version;
-    if version.is_empty() || version.chars().count() > 64 || version.chars().any(char::is_control) {
+    if version.is_empty()
+        || version.chars().count() > 64
+        || version.chars().any(super::is_unprintable)
+    {
         return Err(DomainError::Malformed(
             "version must be 1–64 printable characters".into(),
         ));
@@ -54,7 +57,7 @@ pub fn request(body: &[u8]) -> Result<HeartbeatRequest, DomainError> {
     if request
         .hostname
         .as_ref()
-        .is_some_and(|h| h.len() > 255 || h.chars().any(char::is_control))
+        .is_some_and(|h| h.len() > 255 || h.chars().any(super::is_unprintable))
     {
         return Err(DomainError::Malformed(
             "hostname must be at most 255 printable characters".into(),

@@ -102,7 +102,7 @@ fn seal(data_key: &DataKey) -> SealedKey {
 
 pub fn validate_server_name(name: &str) -> Result<&str, DomainError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(super::is_unprintable) {
         return Err(DomainError::Validation(
             "name must be 1–100 printable characters".into(),
         ));

@@ -1,10 +1,8 @@
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use pulsekey_types::{ErrorBody, LoginRequest, LoginResponse, UserView};
-use serde_json::json;
 
 use crate::auth::{Principal, Via, encode_session, expired_session_cookie, session_cookie};
-use crate::domain::accounts;
-use crate::domain::audit::{self, Actor};
+use crate::domain::{accounts, sign_in};
 use crate::error::ApiError;
 use crate::state::SharedState;
 
@@ -18,7 +16,7 @@ use crate::state::SharedState;
         (status = 200, description = "Signed in", body = LoginResponse),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Wrong username or password (one answer for both)", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts from this address (for this account, or in all); see Retry-After. An account failing from many addresses is slowed, not shut", body = ErrorBody),
     ),
 )]
 #[post("/auth/login")]
@@ -29,54 +27,40 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { username, password } = body.into_inner();
     let ip = crate::net::client_ip(&req, &state.config.trusted_proxies).map(|ip| ip.to_string());
-    let account_key = format!("user:{}", username.to_lowercase());
-    let address_key = format!("ip:{}", ip.as_deref().unwrap_or("unknown"));
-    for key in [&account_key, &address_key] {
-        let limiter = if key.starts_with("user:") {
-            &state.login_by_account
-        } else {
-            &state.login_by_address
-        };
-        limiter
-            .check(key)
-            .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
+    let address = ip.clone().unwrap_or_else(|| "unknown".into());
+    let limits = sign_in::Limits {
+        per_account: state.config.login_failures_per_account.into(),
+        per_address: state.config.login_failures_per_address.into(),
+    };
+    let (attempt, at) = (username.clone(), address.clone());
+    let counts = state
+        .blocking(move |db| {
+            Ok(sign_in::counts(
+                &mut *db.conn()?,
+                &attempt,
+                &at,
+                pulsekey_db::now(),
+            )?)
+        })
+        .await?;
+    match sign_in::gate(limits, &counts, pulsekey_db::now()) {
+        sign_in::Gate::Closed { retry_after_secs } => {
+            return Err(ApiError::TooManyRequests { retry_after_secs });
+        }
+        sign_in::Gate::Open { delay } if delay.is_positive() => {
+            tokio::time::sleep(delay.unsigned_abs()).await;
+        }
+        sign_in::Gate::Open { .. } => {}
     }
-    let attempt = username.clone();
-    let audit_ip = ip.clone();
     let signed_in = state
         .blocking(move |db| {
-            let mut conn = db.conn()?;
-            let Some(user) = accounts::check_credentials(&mut conn, &attempt, &password)? else {
-                let actor = Actor {
-                    ip: audit_ip,
-                    ..Actor::default()
-                };
-                audit::record(
-                    &mut conn,
-                    &actor,
-                    "auth.login.failed",
-                    None,
-                    json!({ "username": attempt }),
-                )?;
-                return Ok(None);
-            };
-            let (session_id, expires_at) = accounts::start_session(&mut conn, user.id)?;
-            let actor = Actor {
-                user_id: Some(user.id),
-                username: Some(user.username.clone()),
-                token_id: None,
-                ip: audit_ip,
-            };
-            audit::record(&mut conn, &actor, "auth.login", None, json!({}))?;
-            Ok(Some((accounts::view(&user), session_id, expires_at)))
+            db.transaction(|conn| Ok(sign_in::attempt(conn, &username, &password, &address, ip)?))
         })
         .await?;
     let Some((user, session_id, expires_at)) = signed_in else {
-        state.login_by_account.record_failure(&account_key);
-        state.login_by_address.record_failure(&address_key);
         return Err(ApiError::Unauthorized);
     };
-    state.login_by_account.clear(&account_key);
+    let user = accounts::view(&user);
     let token = encode_session(&state.secrets.jwt_secret, user.id, &session_id, expires_at)?;
     Ok(HttpResponse::Ok()
         .cookie(session_cookie(&token, state.config.secure_cookies))

@@ -44,7 +44,7 @@ fn authorization(req: &HttpRequest) -> Option<&[u8]> {
             )),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 429, description = "This key sent more heartbeats this minute than PULSEKEY_HEARTBEATS_PER_KEY_PER_MINUTE, or this address more refused ones than PULSEKEY_HEARTBEAT_FAILURES_PER_MINUTE", body = ErrorBody,
+        (status = 429, description = "This key sent more heartbeats this minute than PULSEKEY_HEARTBEATS_PER_KEY_PER_MINUTE, or this refused key comes from an address that sent more refused ones than PULSEKEY_HEARTBEAT_FAILURES_PER_MINUTE (a valid key is always answered)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "seconds until the minute is over"))),
     ),
 )]

@@ -2,6 +2,150 @@ use pulsekey_types::{ErrorBody, ErrorCode, Role, UserList, UserView};
 use serde_json::json;
 
 both_backends! {
+    async fn a_users_write_token_never_creates_or_changes_an_admin(app) {
+        let admin_user = app.create_user("root-admin", Role::Admin).await;
+        let admin = app.login(&admin_user).await;
+        let other_admin = app.create_user("ops-admin", Role::Admin).await;
+        let customer = app.create_user("acme", Role::Customer).await;
+        let created: pulsekey_types::CreatedToken = app
+            .post("/api/v1/tokens", &admin, json!({ "name": "crm", "scopes": ["users:write"] }))
+            .await.json().await.unwrap();
+        let token = created.token;
+        let patch = |id: i64, body: serde_json::Value| {
+            app.client.patch(app.at(&format!("/api/v1/users/{id}"))).bearer_auth(&token).json(&body).send()
+        };
+
+        let r = app.post("/api/v1/users", &token, json!({ "username": "mallory", "email": "m@example.com", "password": "mallory-password-1", "role": "admin" })).await;
+        assert_eq!(r.status(), 403);
+        assert_eq!(r.json::<ErrorBody>().await.unwrap().error, ErrorCode::Forbidden);
+        for body in [
+            json!({ "password": "taken-over-password-1" }),
+            json!({ "disabled": true }),
+            json!({ "role": "customer" }),
+            json!({ "email": "evil@example.com" }),
+        ] {
+            assert_eq!(patch(other_admin.id, body.clone()).await.unwrap().status(), 403, "{body}");
+        }
+        assert_eq!(patch(customer.id, json!({ "role": "admin" })).await.unwrap().status(), 403);
+        // Nothing changed: the admin still signs in with their own password, mallory does not exist.
+        app.login(&other_admin).await;
+        let users: UserList = app.get("/api/v1/users?q=mallory", &admin).await.json().await.unwrap();
+        assert!(users.items.is_empty());
+        let me: UserView = app.get(&format!("/api/v1/users/{}", customer.id), &admin).await.json().await.unwrap();
+        assert_eq!(me.role, Role::Customer);
+
+        // What an integrator is for still works: customers.
+        let r = app.post("/api/v1/users", &token, json!({ "username": "initech", "email": "i@example.com", "password": "initech-password-1", "role": "customer" })).await;
+        assert_eq!(r.status(), 201);
+        assert_eq!(patch(customer.id, json!({ "password": "acme-new-password-1" })).await.unwrap().status(), 200);
+        // A signed-in admin may do what the token may not.
+        let r = app.client.patch(app.at(&format!("/api/v1/users/{}", other_admin.id))).bearer_auth(&admin)
+            .json(&json!({ "email": "ops@example.com" })).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
+    async fn a_disabled_admins_tokens_stay_revoked_after_re_enabling(app) {
+        let root = app.create_user("root-admin", Role::Admin).await;
+        let root_session = app.login(&root).await;
+        let ops = app.create_user("ops-admin", Role::Admin).await;
+        let ops_session = app.login(&ops).await;
+        let created: pulsekey_types::CreatedToken = app
+            .post("/api/v1/tokens", &ops_session, json!({ "name": "billing", "scopes": ["read"] }))
+            .await.json().await.unwrap();
+        assert_eq!(app.get("/api/v1/users", &created.token).await.status(), 200);
+        let set_disabled = |disabled: bool| {
+            app.client.patch(app.at(&format!("/api/v1/users/{}", ops.id))).bearer_auth(&root_session)
+                .json(&json!({ "disabled": disabled })).send()
+        };
+        assert_eq!(set_disabled(true).await.unwrap().status(), 200);
+        assert_eq!(app.get("/api/v1/users", &created.token).await.status(), 401);
+        assert_eq!(set_disabled(false).await.unwrap().status(), 200);
+        assert_eq!(app.get("/api/v1/users", &created.token).await.status(), 401, "the token came back with its owner");
+        let entries = app.audit(&root_session, "action=user.disable").await;
+        assert_eq!(entries[0].metadata["changed"]["tokensRevoked"], 1);
+    }
+
+    async fn a_password_reset_may_revoke_the_users_tokens(app) {
+        let root = app.create_user("root-admin", Role::Admin).await;
+        let root_session = app.login(&root).await;
+        let ops = app.create_user("ops-admin", Role::Admin).await;
+        let ops_session = app.login(&ops).await;
+        let mut tokens = Vec::new();
+        for name in ["one", "two"] {
+            let created: pulsekey_types::CreatedToken = app
+                .post("/api/v1/tokens", &ops_session, json!({ "name": name, "scopes": ["read"] }))
+                .await.json().await.unwrap();
+            tokens.push(created.token);
+        }
+        let reset = |body: serde_json::Value| {
+            app.client.patch(app.at(&format!("/api/v1/users/{}", ops.id))).bearer_auth(&root_session).json(&body).send()
+        };
+        // Without a password the flag means nothing and is refused, changing nothing.
+        assert_eq!(reset(json!({ "revokeTokens": true })).await.unwrap().status(), 422);
+        assert_eq!(app.get("/api/v1/users", &tokens[0]).await.status(), 200);
+        // A plain reset ends sessions and keeps tokens; with the flag, tokens end too.
+        assert_eq!(reset(json!({ "password": "ops-new-password-1" })).await.unwrap().status(), 200);
+        assert_eq!(app.get("/api/v1/auth/me", &ops_session).await.status(), 401);
+        assert_eq!(app.get("/api/v1/users", &tokens[0]).await.status(), 200);
+        assert_eq!(reset(json!({ "password": "ops-newer-password-1", "revokeTokens": true })).await.unwrap().status(), 200);
+        for token in &tokens {
+            assert_eq!(app.get("/api/v1/users", token).await.status(), 401);
+        }
+    }
+
+    async fn failures_from_one_address_do_not_lock_the_owner_out_elsewhere(app) {
+        let admin = app.create_user("admin", Role::Admin).await;
+        let from = |source: &str| {
+            reqwest::Client::builder().local_address(source.parse::<std::net::IpAddr>().unwrap()).build().unwrap()
+        };
+        let attacker = from("127.0.0.2");
+        let login = |client: &reqwest::Client, password: &str| {
+            client.post(app.at("/api/v1/auth/login")).json(&json!({ "username": "admin", "password": password })).send()
+        };
+        for _ in 0..5 {
+            assert_eq!(login(&attacker, "wrong-password-1").await.unwrap().status(), 401);
+        }
+        // The attacker's address now waits, even with the right password…
+        crate::util::assert_retry_after(login(&attacker, &admin.password).await.unwrap(), 900).await;
+        // …while the owner, elsewhere, gets in: slowed, not shut out.
+        let started = std::time::Instant::now();
+        assert_eq!(login(&from("127.0.0.3"), &admin.password).await.unwrap().status(), 200);
+        assert!(started.elapsed() >= std::time::Duration::from_millis(900), "the account was not slowed");
+        // A success clears the account's count: the next sign-in is not slowed.
+        let started = std::time::Instant::now();
+        assert_eq!(login(&from("127.0.0.3"), &admin.password).await.unwrap().status(), 200);
+        assert!(started.elapsed() < std::time::Duration::from_millis(900));
+    }
+
+    async fn usernames_are_one_account_whatever_their_case(app) {
+        let admin_user = app.create_user("admin", Role::Admin).await;
+        let admin = app.login(&admin_user).await;
+        let r = app.post("/api/v1/users", &admin, json!({ "username": "ADMIN", "email": "x@example.com", "password": "another-password-1", "role": "admin" })).await;
+        assert_eq!(r.status(), 409);
+        assert_eq!(r.json::<ErrorBody>().await.unwrap().error, ErrorCode::UsernameTaken);
+        let acme = app.create_user("acme", Role::Customer).await;
+        let r = app.client.patch(app.at(&format!("/api/v1/users/{}", acme.id))).bearer_auth(&admin)
+            .json(&json!({ "username": "Admin" })).send().await.unwrap();
+        assert_eq!(r.status(), 409);
+        for spelling in ["Admin", "ADMIN"] {
+            let r = app.client.post(app.at("/api/v1/auth/login"))
+                .json(&json!({ "username": spelling, "password": admin_user.password })).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{spelling}");
+            let me: pulsekey_types::LoginResponse = r.json().await.unwrap();
+            assert_eq!(me.user.username, "admin");
+        }
+    }
+
+    async fn a_failed_sign_in_stores_a_bounded_username(app) {
+        let admin = app.admin_token().await;
+        let r = app.client.post(app.at("/api/v1/auth/login"))
+            .json(&json!({ "username": "u".repeat(8 * 1024), "password": "whatever-password" })).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let failures = app.audit(&admin, "action=auth.login.failed").await;
+        assert_eq!(failures[0].metadata["username"].as_str().unwrap().len(), 64);
+        assert_eq!(failures[0].metadata["usernameTruncated"], true);
+    }
+
     async fn login_me_and_logout(app) {
         let alice = app.create_user("alice", Role::Customer).await;
         let token = app.login(&alice).await;
@@ -230,4 +374,80 @@ async fn search(app: &crate::util::test_app::TestApp, admin: &str, query: &str) 
 
 fn found(page: &UserList) -> Vec<i64> {
     page.items.iter().map(|u| u.id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_one_sign_in_budget() {
+    let app = crate::util::test_app::TestApp::postgres().await;
+    let carol = app.create_user("carol", Role::Customer).await;
+    let node_b = app.another_node().await;
+    for (n, url) in [&app.url, &node_b.url, &app.url, &node_b.url, &app.url]
+        .into_iter()
+        .enumerate()
+    {
+        let r = app
+            .client
+            .post(format!("{url}/api/v1/auth/login"))
+            .json(&json!({ "username": "carol", "password": "wrong-password-1" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "attempt {n}");
+    }
+    for url in [&app.url, &node_b.url] {
+        let r = app
+            .client
+            .post(format!("{url}/api/v1/auth/login"))
+            .json(&json!({ "username": "carol", "password": carol.password }))
+            .send()
+            .await
+            .unwrap();
+        crate::util::assert_retry_after(r, 900).await;
+    }
+}
+
+/// A database from before usernames were unique regardless of case, holding `admin` and
+/// `Admin`: the upgrade stops, names both, and changes nothing.
+#[test]
+fn an_upgrade_that_meets_case_duplicates_names_them_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite3").display().to_string();
+    let db = pulsekey_db::Db::open(&path, 1).unwrap();
+    let mut conn = db.conn().unwrap();
+    // Back to the schema before the migration, then the duplicates it forbids.
+    pulsekey_db::testing::execute(
+        &mut conn,
+        "DROP TABLE login_failures; DROP INDEX users_username_lower; \
+         DELETE FROM __diesel_schema_migrations WHERE version LIKE '20261202000007%'; \
+         INSERT INTO users (username, email, role, password_hash, disabled, created_at, updated_at) VALUES \
+           ('admin', 'a@example.com', 'admin', 'x', 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00'), \
+           ('Admin', 'b@example.com', 'admin', 'x', 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00'), \
+           ('bob', 'c@example.com', 'customer', 'x', 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00');",
+    )
+    .unwrap();
+    drop(conn);
+    drop(db);
+    let Err(err) = pulsekey_db::Db::open(&path, 1) else {
+        panic!("the upgrade went ahead")
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("admin (id 1)") && err.contains("Admin (id 2)"),
+        "{err}"
+    );
+    assert!(!err.contains("bob"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    // Nothing changed: both rows are there and the migration is still pending.
+    let mut conn = pulsekey_db::testing::open_sqlite_unmigrated(&path).unwrap();
+    let mut count = |sql: &str| pulsekey_db::testing::query_number(&mut conn, sql).unwrap();
+    assert_eq!(
+        count("SELECT COUNT(*) AS n FROM users WHERE lower(username) = 'admin'"),
+        2
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) AS n FROM __diesel_schema_migrations WHERE version LIKE '20261202000007%'"
+        ),
+        0
+    );
 }

@@ -1,0 +1,250 @@
+//! Signing in with a password, and the limits on failing at it.
+//!
+//! Failures are counted in the database, so every node of a cluster enforces one budget,
+//! in three counters over a fixed 15-minute window:
+//! - per (account, address): past `PULSEKEY_LOGIN_FAILURES_PER_ACCOUNT`, that address waits
+//!   for the window to end before it may try that account again (429);
+//! - per address: past `PULSEKEY_LOGIN_FAILURES_PER_ADDRESS`, the address waits (one
+//!   address trying many accounts);
+//! - per account, from anywhere: never a wall, since anyone could raise it and lock the
+//!   owner out. Past the same free allowance each attempt is slowed instead, by a delay that
+//!   doubles with every further failure up to [`MAX_ACCOUNT_DELAY`], counted from the last
+//!   failure. The right password still gets in, after the wait.
+
+use pulsekey_db::login_failures::{self, Count, Scope};
+use pulsekey_db::{DbConnection, users};
+use serde_json::json;
+use time::{Duration, PrimitiveDateTime};
+
+use super::DomainError;
+use super::accounts;
+use super::audit::{self, Actor};
+
+pub const WINDOW: Duration = Duration::minutes(15);
+pub const MAX_ACCOUNT_DELAY: Duration = Duration::seconds(8);
+/// Usernames are at most 64 characters; anything longer is stored and counted cut here.
+const MAX_ATTEMPTED_USERNAME: usize = 64;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Failures one address may have against one account per window.
+    pub per_account: i64,
+    /// Failures one address may have per window, over all accounts.
+    pub per_address: i64,
+}
+
+/// Whether an attempt may go ahead, and after how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Open { delay: Duration },
+    Closed { retry_after_secs: u64 },
+}
+
+/// The counters that bear on one attempt.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    pub pair: Option<Count>,
+    pub address: Option<Count>,
+    pub account: Option<Count>,
+}
+
+/// The attempted name as counted and stored: lowercased and bounded.
+pub fn account_subject(username: &str) -> String {
+    let mut subject: String = username.chars().take(MAX_ATTEMPTED_USERNAME + 1).collect();
+    subject.make_ascii_lowercase();
+    subject
+}
+
+fn pair_subject(account: &str, address: &str) -> String {
+    format!("{address} {account}")
+}
+
+/// The rule, with no storage in it.
+pub fn gate(limits: Limits, counts: &Counts, now: PrimitiveDateTime) -> Gate {
+    let wait_out = |count: &Count| Gate::Closed {
+        retry_after_secs: u64::try_from((count.window_start + WINDOW - now).whole_seconds())
+            .unwrap_or(0)
+            .max(1),
+    };
+    for (count, limit) in [
+        (&counts.pair, limits.per_account),
+        (&counts.address, limits.per_address),
+    ] {
+        if let Some(count) = count.as_ref().filter(|c| c.failures >= limit) {
+            return wait_out(count);
+        }
+    }
+    let delay = counts.account.as_ref().map_or(Duration::ZERO, |count| {
+        let waited: Duration = now - count.last_at;
+        (account_delay(count.failures, limits.per_account) - waited).max(Duration::ZERO)
+    });
+    Gate::Open { delay }
+}
+
+/// How long after its last failure an account's next attempt waits: nothing within the
+/// free allowance, then 1 s, 2 s, 4 s… up to [`MAX_ACCOUNT_DELAY`].
+pub fn account_delay(failures: i64, free: i64) -> Duration {
+    if failures < free {
+        return Duration::ZERO;
+    }
+    let doublings = u32::try_from(failures - free).unwrap_or(u32::MAX).min(8);
+    (Duration::SECOND * 2i32.pow(doublings)).min(MAX_ACCOUNT_DELAY)
+}
+
+/// Reads the counters for an attempt at `username` from `address`.
+pub fn counts(
+    conn: &mut DbConnection,
+    username: &str,
+    address: &str,
+    now: PrimitiveDateTime,
+) -> Result<Counts, DomainError> {
+    let account = account_subject(username);
+    let opened_after = now - WINDOW;
+    Ok(Counts {
+        pair: login_failures::get(
+            conn,
+            Scope::Pair,
+            &pair_subject(&account, address),
+            opened_after,
+        )?,
+        address: login_failures::get(conn, Scope::Address, address, opened_after)?,
+        account: login_failures::get(conn, Scope::Account, &account, opened_after)?,
+    })
+}
+
+/// Checks the password; on failure counts it and audits it, on success clears the account's
+/// counters, starts a session and audits that, each in the caller's transaction.
+pub fn attempt(
+    conn: &mut DbConnection,
+    username: &str,
+    password: &str,
+    address: &str,
+    ip: Option<String>,
+) -> Result<Option<(users::UserRow, String, time::OffsetDateTime)>, DomainError> {
+    let account = account_subject(username);
+    let pair = pair_subject(&account, address);
+    let now = pulsekey_db::now();
+    let Some(user) = accounts::check_credentials(conn, username, password)? else {
+        let opened_after = now - WINDOW;
+        for (scope, subject) in [
+            (Scope::Pair, pair.as_str()),
+            (Scope::Address, address),
+            (Scope::Account, account.as_str()),
+        ] {
+            login_failures::record(conn, scope, subject, now, opened_after)?;
+        }
+        let actor = Actor {
+            ip,
+            ..Actor::default()
+        };
+        let truncated = username.chars().count() > MAX_ATTEMPTED_USERNAME;
+        let attempted: String = username.chars().take(MAX_ATTEMPTED_USERNAME).collect();
+        let mut metadata = json!({ "username": attempted });
+        if truncated {
+            metadata["usernameTruncated"] = json!(true);
+        }
+        audit::record(conn, &actor, "auth.login.failed", None, metadata)?;
+        return Ok(None);
+    };
+    login_failures::clear(conn, Scope::Pair, &pair)?;
+    login_failures::clear(conn, Scope::Account, &account)?;
+    let (session_id, expires_at) = accounts::start_session(conn, user.id)?;
+    let actor = Actor {
+        user_id: Some(user.id),
+        username: Some(user.username.clone()),
+        token_id: None,
+        ip,
+    };
+    audit::record(conn, &actor, "auth.login", None, json!({}))?;
+    Ok(Some((user, session_id, expires_at)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const NOW: PrimitiveDateTime = datetime!(2026-12-02 12:00);
+    const LIMITS: Limits = Limits {
+        per_account: 5,
+        per_address: 20,
+    };
+
+    fn count(failures: i64, minutes_ago: i64, last_secs_ago: i64) -> Option<Count> {
+        Some(Count {
+            failures,
+            window_start: NOW - Duration::minutes(minutes_ago),
+            last_at: NOW - Duration::seconds(last_secs_ago),
+        })
+    }
+
+    #[test]
+    fn a_pair_or_an_address_past_its_limit_waits_for_the_window() {
+        let pair = Counts {
+            pair: count(5, 5, 1),
+            ..Counts::default()
+        };
+        assert_eq!(
+            gate(LIMITS, &pair, NOW),
+            Gate::Closed {
+                retry_after_secs: 600
+            }
+        );
+        let address = Counts {
+            address: count(20, 14, 1),
+            ..Counts::default()
+        };
+        assert_eq!(
+            gate(LIMITS, &address, NOW),
+            Gate::Closed {
+                retry_after_secs: 60
+            }
+        );
+        let under = Counts {
+            pair: count(4, 5, 1),
+            address: count(19, 5, 1),
+            ..Counts::default()
+        };
+        assert_eq!(
+            gate(LIMITS, &under, NOW),
+            Gate::Open {
+                delay: Duration::ZERO
+            }
+        );
+    }
+
+    #[test]
+    fn an_account_failing_from_everywhere_is_slowed_never_shut() {
+        // However many failures, the attempt is open: only slower.
+        for failures in [5, 6, 7, 50, 10_000] {
+            let counts = Counts {
+                account: count(failures, 1, 0),
+                ..Counts::default()
+            };
+            assert!(matches!(gate(LIMITS, &counts, NOW), Gate::Open { .. }));
+        }
+        assert_eq!(account_delay(4, 5), Duration::ZERO);
+        assert_eq!(account_delay(5, 5), Duration::seconds(1));
+        assert_eq!(account_delay(6, 5), Duration::seconds(2));
+        assert_eq!(account_delay(7, 5), Duration::seconds(4));
+        assert_eq!(account_delay(9, 5), MAX_ACCOUNT_DELAY);
+        assert_eq!(account_delay(i64::MAX, 5), MAX_ACCOUNT_DELAY);
+        // The delay counts from the last failure: time already waited is not waited again.
+        let counts = Counts {
+            account: count(7, 1, 3),
+            ..Counts::default()
+        };
+        assert_eq!(
+            gate(LIMITS, &counts, NOW),
+            Gate::Open {
+                delay: Duration::seconds(1)
+            }
+        );
+    }
+
+    #[test]
+    fn attempted_names_are_lowercased_and_bounded() {
+        assert_eq!(account_subject("Admin"), "admin");
+        assert_eq!(account_subject(&"X".repeat(16 * 1024)).len(), 65);
+    }
+}

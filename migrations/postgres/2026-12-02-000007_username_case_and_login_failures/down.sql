@@ -1,0 +1,2 @@
+DROP TABLE login_failures;
+DROP INDEX users_username_lower;
