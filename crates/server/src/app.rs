@@ -76,6 +76,7 @@ pub fn app(
     >,
 > {
     let (app, mut api) = App::new()
+        .wrap_fn(crate::middleware::limit_in_flight)
         .wrap_fn(crate::middleware::limit_headers)
         // Outermost, so it also times and counts what the header limit turns away.
         .wrap_fn(crate::middleware::observe)
@@ -101,9 +102,29 @@ pub async fn serve(state: SharedState, listener: TcpListener) -> std::io::Result
     spawn_expiry_sweep(state.clone());
     let heartbeats = state.heartbeats.clone();
     let request_timeout = state.config.request_timeout;
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let descriptors = crate::connections::raise_descriptor_limit();
+    let per_worker = state.config.max_connections_per_worker.map_or_else(
+        || crate::connections::connections_per_worker(descriptors, workers),
+        |n| n as usize,
+    );
+    tracing::info!(
+        descriptors,
+        workers,
+        connections_per_worker = per_worker,
+        "connection limits"
+    );
+    let on_connect = crate::connections::on_connect(
+        state.in_flight.clone(),
+        state.config.trusted_proxies.clone(),
+    );
     let served = HttpServer::new(move || app(state.clone()))
+        .on_connect(on_connect)
+        .workers(workers)
         // A client that trickles its headers gets 408 instead of holding a connection.
         .client_request_timeout(request_timeout)
+        // Past this a worker stops accepting, so the process never runs out of descriptors.
+        .max_connections(per_worker)
         .listen(listener)?
         .shutdown_timeout(30)
         .run()

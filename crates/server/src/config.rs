@@ -50,7 +50,8 @@ pub struct ServeArgs {
     pub heartbeat_flush_ms: u64,
 
     /// Refused heartbeats (unknown or malformed keys) one address may send a minute before
-    /// all its heartbeats get 429 until the minute is over; 0 turns the limit off.
+    /// its further refused ones get 429 until the minute is over (a valid key is always
+    /// answered); 0 turns the limit off.
     #[arg(
         long,
         env = "PULSEKEY_HEARTBEAT_FAILURES_PER_MINUTE",
@@ -82,7 +83,23 @@ pub struct ServeArgs {
     )]
     pub login_failures_per_address: u32,
 
-    /// Seconds a client has to send a request's headers before it gets 408 (1–300).
+    /// Connections one client address may hold at once; one past it is closed as soon as it
+    /// is accepted (0–1000000; 0 = no limit). Through a trusted proxy the client's requests
+    /// in progress are counted instead, by its X-Forwarded-For address (429 past it).
+    #[arg(
+        long,
+        env = "PULSEKEY_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
+    pub max_connections_per_address: u32,
+
+    /// Connections each worker holds at most; past it, new ones wait in the listen queue
+    /// (16–1000000). Default: what fits in the file-descriptor limit.
+    #[arg(long, env = "PULSEKEY_MAX_CONNECTIONS_PER_WORKER")]
+    pub max_connections_per_worker: Option<u32>,
+
+    /// Seconds a client has to send a request's headers, and again its body, before it
+    /// gets 408 (1–300).
     #[arg(long, env = "PULSEKEY_REQUEST_TIMEOUT_SECS", default_value_t = 10)]
     pub request_timeout_secs: u64,
 
@@ -136,6 +153,10 @@ pub struct Config {
     pub login_failures_per_account: u32,
     pub login_failures_per_address: u32,
     pub request_timeout: std::time::Duration,
+    /// 0: no limit.
+    pub max_connections_per_address: u32,
+    /// `None`: derived from the file-descriptor limit at start.
+    pub max_connections_per_worker: Option<u32>,
     pub expiry_sweep: std::time::Duration,
     pub metrics_token: Option<String>,
     pub trusted_proxies: Vec<IpAddr>,
@@ -193,6 +214,18 @@ impl Config {
             1..=300,
         )?;
         check_range(
+            "PULSEKEY_MAX_CONNECTIONS_PER_ADDRESS",
+            args.max_connections_per_address.into(),
+            0..=1_000_000,
+        )?;
+        if let Some(per_worker) = args.max_connections_per_worker {
+            check_range(
+                "PULSEKEY_MAX_CONNECTIONS_PER_WORKER",
+                per_worker.into(),
+                16..=1_000_000,
+            )?;
+        }
+        check_range(
             "PULSEKEY_EXPIRY_SWEEP_SECS",
             args.expiry_sweep_secs,
             1..=3600,
@@ -235,6 +268,8 @@ impl Config {
             login_failures_per_account: args.login_failures_per_account,
             login_failures_per_address: args.login_failures_per_address,
             request_timeout: std::time::Duration::from_secs(args.request_timeout_secs),
+            max_connections_per_address: args.max_connections_per_address,
+            max_connections_per_worker: args.max_connections_per_worker,
             expiry_sweep: std::time::Duration::from_secs(args.expiry_sweep_secs),
             metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
             trusted_proxies,

@@ -39,6 +39,10 @@ pub enum ApiError {
     Domain(DomainError),
     #[error("too many attempts; retry after {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
+    #[error("this address already has {limit} requests in progress; retry when one ends")]
+    TooManyInFlight { limit: u32 },
+    #[error("the request body did not arrive within {secs} s")]
+    BodyTimeout { secs: u64 },
     #[error("the database is not reachable right now; retry shortly")]
     Unavailable,
     /// The cause goes to the log; the client sees a generic message.
@@ -73,7 +77,10 @@ impl ApiError {
                 DomainError::Db(DbError::NotFound) => ErrorCode::NotFound,
                 DomainError::Db(_) => ErrorCode::Internal,
             },
-            Self::TooManyRequests { .. } => ErrorCode::TooManyRequests,
+            Self::TooManyRequests { .. } | Self::TooManyInFlight { .. } => {
+                ErrorCode::TooManyRequests
+            }
+            Self::BodyTimeout { .. } => ErrorCode::RequestTimeout,
             Self::Unavailable => ErrorCode::ServiceUnavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
@@ -107,8 +114,11 @@ impl ResponseError for ApiError {
             | ErrorCode::LicenseNotActive
             | ErrorCode::LicenseNotInGrace => StatusCode::CONFLICT,
             ErrorCode::OwnerNotCustomer => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ServiceUnavailable | ErrorCode::StorageFailing => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -136,6 +146,15 @@ impl ResponseError for ApiError {
             }
             Self::TooManyRequests { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            // Both leave the rest of a request unread: the connection cannot be reused, and
+            // closing it is what frees its descriptor.
+            Self::TooManyInFlight { .. } => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+                response.force_close();
+            }
+            Self::BodyTimeout { .. } => {
+                response.force_close();
             }
             _ => {}
         }

@@ -29,6 +29,13 @@ impl FromRequest for Body {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = crate::app::JSON_LIMIT;
+        // The whole body must arrive within the request timeout: a client that trickles it
+        // would otherwise hold its connection (and a descriptor) as long as it likes.
+        let deadline = req
+            .app_data::<crate::state::SharedState>()
+            .map_or(std::time::Duration::from_secs(10), |state| {
+                state.config.request_timeout
+            });
         let declared = req
             .headers()
             .get(actix_web::http::header::CONTENT_LENGTH)
@@ -39,17 +46,24 @@ impl FromRequest for Body {
             if declared.is_some_and(|len| len > limit) {
                 return Err(ApiError::PayloadTooLarge { limit });
             }
-            let mut body = actix_web::web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|err| {
-                    ApiError::BadRequest(format!("could not read the body: {err}"))
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ApiError::PayloadTooLarge { limit });
+            let read = async {
+                let mut body = actix_web::web::BytesMut::new();
+                while let Some(chunk) = payload.next().await {
+                    let chunk = chunk.map_err(|err| {
+                        ApiError::BadRequest(format!("could not read the body: {err}"))
+                    })?;
+                    if body.len() + chunk.len() > limit {
+                        return Err(ApiError::PayloadTooLarge { limit });
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(Body(body.freeze()))
+                Ok(Body(body.freeze()))
+            };
+            tokio::time::timeout(deadline, read)
+                .await
+                .map_err(|_| ApiError::BodyTimeout {
+                    secs: deadline.as_secs(),
+                })?
         })
     }
 }

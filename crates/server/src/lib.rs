@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod config_file;
+pub mod connections;
 pub mod domain;
 pub mod error;
 mod handlers;

@@ -125,3 +125,47 @@ where
     }
     .instrument(span)
 }
+
+/// For requests that come through a trusted proxy (whose connections are not capped, see
+/// `connections`): holds a slot of the client address's requests in progress for as long
+/// as the request runs, its body read included; past the address's limit, 429 and the
+/// connection closed.
+pub fn limit_in_flight<S, B>(
+    req: ServiceRequest,
+    service: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<EitherBody<B>>, Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    let state = req.app_data::<crate::state::SharedState>().cloned();
+    let proxied = |state: &crate::state::SharedState| {
+        req.peer_addr()
+            .is_some_and(|peer| state.config.trusted_proxies.contains(&peer.ip()))
+    };
+    let client = state
+        .as_ref()
+        .filter(|state| proxied(state))
+        .and_then(|state| {
+            crate::net::client_ip(req.request(), &state.config.trusted_proxies)
+                .map(|ip| (state.clone(), ip))
+        });
+    let slot = match client {
+        Some((state, ip)) => match state.in_flight.enter(ip) {
+            Some(slot) => Some(slot),
+            None => {
+                let refused = req.error_response(ApiError::TooManyInFlight {
+                    limit: state.config.max_connections_per_address,
+                });
+                return Either::Left(ready(Ok(refused.map_into_right_body())));
+            }
+        },
+        None => None,
+    };
+    let call = service.call(req);
+    Either::Right(async move {
+        let response = call.await;
+        drop(slot);
+        response.map(ServiceResponse::map_into_left_body)
+    })
+}

@@ -20,6 +20,8 @@ pub struct AppState {
     pub signer: BatchSigner,
     /// Refused heartbeats per client address.
     pub heartbeat_failures: Throttle,
+    /// Requests in progress per client address.
+    pub in_flight: Arc<crate::connections::InFlight>,
     pub metrics: crate::metrics::Metrics,
 }
 
@@ -39,6 +41,7 @@ impl AppState {
             signer: BatchSigner::new(secrets.signing_key.clone()),
             secrets,
             heartbeat_failures: Throttle::new(heartbeat_failures, Duration::from_secs(60)),
+            in_flight: crate::connections::InFlight::new(config.max_connections_per_address),
             metrics: crate::metrics::Metrics::default(),
             config,
         }))

@@ -44,10 +44,15 @@ pub enum ErrorCode {
     LicenseNotInGrace,
     /// A server can be created only for a customer.
     OwnerNotCustomer,
+    /// The request, its body included, did not arrive within the server's deadline.
+    RequestTimeout,
     /// Too many attempts; see `Retry-After`.
     TooManyRequests,
     /// The database could not be reached; safe to retry.
     ServiceUnavailable,
+    /// Storage is full or failing: writes cannot be saved until an operator frees space or
+    /// repairs the disk. Nothing was changed; safe to retry later.
+    StorageFailing,
     /// Something failed on the server; the details are in its log, not here.
     Internal,
 }
@@ -70,8 +75,10 @@ impl ErrorCode {
             Self::LicenseNotActive => "license_not_active",
             Self::LicenseNotInGrace => "license_not_in_grace",
             Self::OwnerNotCustomer => "owner_not_customer",
+            Self::RequestTimeout => "request_timeout",
             Self::TooManyRequests => "too_many_requests",
             Self::ServiceUnavailable => "service_unavailable",
+            Self::StorageFailing => "storage_failing",
             Self::Internal => "internal",
         }
     }
@@ -104,8 +111,10 @@ mod tests {
             ErrorCode::LicenseNotActive,
             ErrorCode::LicenseNotInGrace,
             ErrorCode::OwnerNotCustomer,
+            ErrorCode::RequestTimeout,
             ErrorCode::TooManyRequests,
             ErrorCode::ServiceUnavailable,
+            ErrorCode::StorageFailing,
             ErrorCode::Internal,
         ] {
             let json = serde_json::to_string(&code).unwrap();

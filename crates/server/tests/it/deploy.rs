@@ -171,3 +171,22 @@ fn the_dockerfile_builds_the_web_app_and_the_server_in_stages() {
     assert!(!env.is_empty());
     assert_known(env, "Dockerfile");
 }
+
+#[test]
+fn the_systemd_unit_raises_the_descriptor_limit_and_sets_only_known_variables() {
+    let unit = repo_file("deploy/pulsekey.service");
+    let limit: u64 = unit
+        .lines()
+        .find_map(|line| line.strip_prefix("LimitNOFILE="))
+        .expect("no LimitNOFILE= in deploy/pulsekey.service")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(limit >= 65_536, "LimitNOFILE={limit}");
+    let names = unit
+        .lines()
+        .filter_map(|line| line.strip_prefix("Environment="))
+        .filter_map(|assignment| assignment.split_once('=').map(|(name, _)| name.to_owned()));
+    assert_known(names, "deploy/pulsekey.service");
+    assert!(unit.contains("ExecStart=/usr/local/bin/pulsekey serve"));
+}

@@ -55,6 +55,24 @@ impl ServeProcess {
 
     /// Like [`Self::start`], with extra environment variables.
     pub async fn start_with_env(data_dir: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
+        Self::start_command(data_dir, env, None).await
+    }
+
+    /// Like [`Self::start_with_env`], under a file-descriptor limit of `descriptors` (soft
+    /// and hard, so the server cannot raise it), as a packaged service might run.
+    pub async fn start_with_descriptor_limit(
+        data_dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+        descriptors: u64,
+    ) -> Self {
+        Self::start_command(data_dir, env, Some(descriptors)).await
+    }
+
+    async fn start_command(
+        data_dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+        descriptors: Option<u64>,
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -62,8 +80,20 @@ impl ServeProcess {
             .port();
         let stdout = std::fs::File::create(data_dir.path().join("stdout.log")).unwrap();
         let stderr = std::fs::File::create(data_dir.path().join("stderr.log")).unwrap();
+        let mut command = pulsekey(data_dir.path());
+        if let Some(limit) = descriptors {
+            // util-linux's prlimit runs the real binary with the limit already in place.
+            let mut limited = Command::new("prlimit");
+            limited
+                .arg(format!("--nofile={limit}:{limit}"))
+                .arg("--")
+                .arg(command.get_program())
+                .envs(command.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+                .env_remove("DATABASE_URL");
+            command = limited;
+        }
         #[allow(clippy::zombie_processes)] // waited for in Drop
-        let child = pulsekey(data_dir.path())
+        let child = command
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .envs(env.iter().copied())
             .stdout(Stdio::from(stdout))

@@ -64,6 +64,7 @@ impl TestApp {
             // Off: tests send refused heartbeats in bulk; one test turns it on.
             heartbeat_failures_per_minute: 0,
             heartbeats_per_key_per_minute: 0,
+            behind_proxy_with_requests_per_client: None,
         }
     }
 
@@ -77,9 +78,18 @@ pub struct TestAppBuilder {
     heartbeat_interval_secs: u64,
     heartbeat_failures_per_minute: u32,
     heartbeats_per_key_per_minute: u32,
+    /// The test client as a trusted proxy (127.0.0.1), and this many requests in progress
+    /// per X-Forwarded-For client.
+    behind_proxy_with_requests_per_client: Option<u32>,
 }
 
 impl TestAppBuilder {
+    #[allow(dead_code)]
+    pub fn behind_proxy_with_requests_per_client(mut self, limit: u32) -> Self {
+        self.behind_proxy_with_requests_per_client = Some(limit);
+        self
+    }
+
     #[allow(dead_code)]
     pub fn heartbeat_interval_secs(mut self, secs: u64) -> Self {
         self.heartbeat_interval_secs = secs;
@@ -176,9 +186,14 @@ fn start_node(
         login_failures_per_account: 5,
         login_failures_per_address: 20,
         request_timeout: std::time::Duration::from_secs(10),
+        max_connections_per_address: options.behind_proxy_with_requests_per_client.unwrap_or(256),
+        max_connections_per_worker: None,
         expiry_sweep: std::time::Duration::from_secs(30),
         metrics_token: None,
-        trusted_proxies: Vec::new(),
+        trusted_proxies: options
+            .behind_proxy_with_requests_per_client
+            .map(|_| vec![std::net::IpAddr::from([127, 0, 0, 1])])
+            .unwrap_or_default(),
         secure_cookies: false,
     };
     let secrets = Secrets::load(
