@@ -177,6 +177,21 @@ impl Db {
         Ok(())
     }
 
+    /// Writes one row and commits: whether storage takes writes at all. Readiness runs it
+    /// after a storage failure, and a success clears what that failure noted.
+    pub fn probe_write(&self) -> Result<(), DbError> {
+        use diesel::ExpressionMethods as _;
+        let now = crate::now();
+        self.transaction(|conn| {
+            diesel::update(crate::schema::storage_probe::table)
+                .set(crate::schema::storage_probe::at.eq(now))
+                .execute(conn)
+                .map_err(DbError::from)
+        })?;
+        crate::storage::probe_succeeded();
+        Ok(())
+    }
+
     /// Runs `f` in one transaction: it commits when `f` returns `Ok`, rolls back otherwise.
     ///
     /// On SQLite the transaction takes the write lock at BEGIN (`BEGIN IMMEDIATE`). A

@@ -19,7 +19,7 @@ pub mod tokens;
 pub mod users;
 
 pub use connection::{Backend, Db, DbConnection, PoolState, PooledConnection};
-pub use error::DbError;
+pub use error::{DbError, storage};
 
 /// The current time in UTC as stored: timestamps columns hold UTC without an offset,
 /// truncated to microseconds because that is what PostgreSQL keeps.

@@ -112,3 +112,10 @@ diesel::table! {
         last_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    storage_probe (id) {
+        id -> BigInt,
+        at -> Timestamp,
+    }
+}

@@ -76,6 +76,7 @@ pub fn app(
     >,
 > {
     let (app, mut api) = App::new()
+        .wrap_fn(crate::middleware::docs_headers)
         .wrap_fn(crate::middleware::limit_in_flight)
         .wrap_fn(crate::middleware::limit_headers)
         // Outermost, so it also times and counts what the header limit turns away.

@@ -9,6 +9,9 @@ use pulsekey_types::{ErrorBody, ErrorCode};
 
 use crate::domain::DomainError;
 
+const STORAGE_FAILING: &str = "storage is full or failing: nothing was saved; an operator must \
+     free disk space or repair the disk, then retry";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -74,6 +77,7 @@ impl ApiError {
                 DomainError::Forbidden(_) => ErrorCode::Forbidden,
                 DomainError::UndecryptableKey => ErrorCode::Internal,
                 DomainError::Db(DbError::Unavailable(_)) => ErrorCode::ServiceUnavailable,
+                DomainError::Db(DbError::StorageFailing(_)) => ErrorCode::StorageFailing,
                 DomainError::Db(DbError::NotFound) => ErrorCode::NotFound,
                 DomainError::Db(_) => ErrorCode::Internal,
             },
@@ -90,6 +94,7 @@ impl ApiError {
         match self.code() {
             ErrorCode::Internal => "internal error; the server log has the details".to_owned(),
             ErrorCode::ServiceUnavailable => ApiError::Unavailable.to_string(),
+            ErrorCode::StorageFailing => STORAGE_FAILING.to_owned(),
             ErrorCode::NotFound if matches!(self, Self::Domain(DomainError::Db(_))) => {
                 "not found".to_owned()
             }

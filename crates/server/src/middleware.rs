@@ -169,3 +169,27 @@ where
         response.map(ServiceResponse::map_into_left_body)
     })
 }
+
+/// The API docs come from a vendored Swagger UI, which sets no headers of its own: give its
+/// pages the same protections as the web app's (they share the session cookie's origin).
+pub fn docs_headers<S, B>(
+    req: ServiceRequest,
+    service: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<B>, Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    let docs = req.path().starts_with("/api-docs");
+    let call = service.call(req);
+    async move {
+        let mut response = call.await?;
+        if docs {
+            crate::spa::page_headers(
+                response.headers_mut(),
+                crate::spa::DOCS_CONTENT_SECURITY_POLICY,
+            );
+        }
+        Ok(response)
+    }
+}

@@ -9,6 +9,25 @@ use crate::error::ApiError;
 include!(concat!(env!("OUT_DIR"), "/spa_assets.rs"));
 
 /// No inline script anywhere; wasm needs `wasm-unsafe-eval`, nothing more.
+/// The API docs (Swagger UI, vendored): no wasm, and React sets inline styles.
+pub const DOCS_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// What every page served to a browser carries: the app's and the API docs' alike, on the
+/// origin of the admin's session cookie.
+pub fn page_headers(headers: &mut actix_web::http::header::HeaderMap, policy: &'static str) {
+    use actix_web::http::header::HeaderValue;
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, policy),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+}
+
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -66,19 +85,11 @@ pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
             None => ("index.html", NOT_BUILT.as_bytes()),
         },
     };
-    Ok(HttpResponse::Ok()
+    let mut response = HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, content_type(name)))
         // Asset names are not content-hashed: always revalidate.
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
-        .insert_header((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
-        .insert_header((
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .insert_header((
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .insert_header((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        .body(bytes))
+        .body(bytes);
+    page_headers(response.headers_mut(), CONTENT_SECURITY_POLICY);
+    Ok(response)
 }

@@ -27,15 +27,28 @@ pub async fn healthz() -> HttpResponse {
     operation_id = "get_readyz",
     responses(
         (status = 200, description = "The database answers", body = HealthResponse),
-        (status = 503, description = "The database does not answer", body = HealthResponse),
+        (status = 503, description = "The database does not answer (`unavailable`), or it refuses writes for lack of storage (`storage_failing`)", body = HealthResponse),
     ),
 )]
 #[get("/readyz")]
 pub async fn readyz(state: SharedState) -> HttpResponse {
     let db = state.db.clone();
-    let ready = actix_web::web::block(move || db.ping()).await;
+    // A full disk still answers reads: after a write failed for lack of storage, only a
+    // write that succeeds makes this node ready again.
+    let ready = actix_web::web::block(move || {
+        db.ping()?;
+        if pulsekey_db::storage::failure_seen() {
+            db.probe_write()?;
+        }
+        Ok::<_, pulsekey_db::DbError>(())
+    })
+    .await;
     match ready {
         Ok(Ok(())) => HttpResponse::Ok().json(body("ok")),
+        Ok(Err(pulsekey_db::DbError::StorageFailing(err))) => {
+            tracing::warn!(error = %err, "readiness check failed: storage is full or failing");
+            HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE).json(body("storage_failing"))
+        }
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "readiness check failed");
             HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE).json(body("unavailable"))

@@ -42,6 +42,18 @@ both_backends! {
         }
     }
 
+    async fn the_api_docs_carry_the_web_apps_protections(app) {
+        for path in ["/api-docs/", "/api-docs/swagger-ui-bundle.js", "/api-docs/openapi.json"] {
+            let response = app.client.get(app.at(path)).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+            assert!(csp.contains("script-src 'self';") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+            assert_eq!(response.headers()["x-frame-options"], "DENY", "{path}");
+            assert_eq!(response.headers()["x-content-type-options"], "nosniff", "{path}");
+            assert_eq!(response.headers()["referrer-policy"], "no-referrer", "{path}");
+        }
+    }
+
     async fn other_paths_serve_the_web_app_for_client_side_routing(app) {
         for path in ["/", "/login", "/admin/users/42"] {
             let response = app.client.get(app.at(path)).send().await.unwrap();

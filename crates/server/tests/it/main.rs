@@ -22,3 +22,4 @@ mod openapi;
 mod operations;
 mod secrets_in_logs;
 mod shutdown;
+mod storage;
