@@ -4,8 +4,8 @@
 // Each target uses one of these; the replay test uses them all.
 #![allow(dead_code)]
 
-use pulsekey_server::domain::heartbeat;
-use pulsekey_server::domain::keys::LicenseKey;
+use pulsekey_core::heartbeat::input as heartbeat;
+use pulsekey_core::keys::LicenseKey;
 use pulsekey_types::signature::{BatchProof, leaf_hash};
 
 /// The key codec accepts exactly its own output: a parsed key reads back unchanged, and its

@@ -152,7 +152,7 @@ fn spawn_expiry_sweep(state: SharedState) {
                 pulsekey_db::license_changes::prune(&mut conn, now - time::Duration::days(1))?;
                 pulsekey_db::login_failures::prune(
                     &mut conn,
-                    now - crate::domain::sign_in::WINDOW,
+                    now - pulsekey_core::sign_in::WINDOW,
                 )?;
                 pulsekey_db::servers::expire_passed_grace(&mut conn, now)
             })

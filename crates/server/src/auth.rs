@@ -18,10 +18,10 @@ use pulsekey_types::{Role, Scope};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::domain::audit::Actor;
-use crate::domain::tokens::{self, TOKEN_PREFIX};
 use crate::error::ApiError;
 use crate::state::AppState;
+use pulsekey_core::audit::Actor;
+use pulsekey_core::tokens::{self, TOKEN_PREFIX};
 
 pub const SESSION_COOKIE: &str = "pulsekey_session";
 pub const CSRF_HEADER: &str = "x-pulsekey-csrf";
@@ -71,7 +71,7 @@ pub fn session_cookie(token: &str, secure: bool) -> Cookie<'static> {
         .same_site(SameSite::Strict)
         .secure(secure)
         .max_age(actix_web::cookie::time::Duration::seconds(
-            crate::domain::accounts::SESSION_LIFETIME.whole_seconds(),
+            pulsekey_core::accounts::SESSION_LIFETIME.whole_seconds(),
         ))
         .finish()
 }

@@ -369,7 +369,7 @@ fn serve(args: &ServeArgs) -> Result<(), ConfigError> {
         source("PULSEKEY_SIGNING_KEY", &args.signing_key, shared),
     )?;
     let first_admin = db
-        .transaction(crate::domain::accounts::bootstrap_admin)
+        .transaction(pulsekey_core::accounts::bootstrap_admin)
         .map_err(|err| ConfigError(format!("cannot create the first admin: {err}")))?;
     let listener = TcpListener::bind(config.bind)
         .map_err(|err| ConfigError(format!("cannot listen on {}: {err}", config.bind)))?;
@@ -400,8 +400,8 @@ fn create_user(
     role: &str,
     email: Option<String>,
 ) -> Result<(), ConfigError> {
-    use crate::domain::accounts::{self, NewUser};
-    use crate::domain::audit::Actor;
+    use pulsekey_core::accounts::{self, NewUser};
+    use pulsekey_core::audit::Actor;
     let mut password = String::new();
     std::io::stdin()
         .read_line(&mut password)

@@ -164,8 +164,6 @@ pub struct Config {
     pub secure_cookies: bool,
 }
 
-pub const GRACE_DAYS_RANGE: std::ops::RangeInclusive<i64> = 1..=365;
-
 impl Config {
     pub fn from_serve_args(args: &ServeArgs) -> Result<Self, ConfigError> {
         let bind: SocketAddr = args.bind.parse().map_err(|_| {
@@ -174,7 +172,7 @@ impl Config {
                 args.bind
             ))
         })?;
-        if !GRACE_DAYS_RANGE.contains(&args.grace_days) {
+        if !pulsekey_core::license::GRACE_DAYS_RANGE.contains(&args.grace_days) {
             return Err(ConfigError(format!(
                 "PULSEKEY_GRACE_DAYS: {} is outside 1–365",
                 args.grace_days

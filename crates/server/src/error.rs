@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use pulsekey_db::DbError;
 use pulsekey_types::{ErrorBody, ErrorCode};
 
-use crate::domain::DomainError;
+use pulsekey_core::DomainError;
 
 const STORAGE_FAILING: &str = "storage is full or failing: nothing was saved; an operator must \
      free disk space or repair the disk, then retry";

@@ -1,5 +1,5 @@
 //! The pulsekey server: configuration, the HTTP API, the heartbeat endpoint and the embedded
-//! web app. Domain rules live under [`domain`] as plain functions; handlers only parse,
+//! web app. The rules live in `pulsekey_core` as plain functions; handlers only parse,
 //! authorize, call them and render the result.
 
 pub mod app;
@@ -8,10 +8,8 @@ pub mod cli;
 pub mod config;
 pub mod config_file;
 pub mod connections;
-pub mod domain;
 pub mod error;
 mod handlers;
-pub mod heartbeats;
 mod known_routes;
 pub mod metrics;
 mod middleware;
@@ -23,7 +21,6 @@ pub mod secrets;
 mod seed;
 mod spa;
 pub mod state;
-pub mod throttle;
 
 pub use config::Config;
 pub use error::ApiError;

@@ -75,7 +75,7 @@ fn next_request_id() -> String {
     use std::sync::LazyLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     static PREFIX: LazyLock<u32> =
-        LazyLock::new(|| u32::from_le_bytes(crate::domain::crypto::random_bytes::<4>()));
+        LazyLock::new(|| u32::from_le_bytes(pulsekey_core::crypto::random_bytes::<4>()));
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!("{:08x}-{:x}", *PREFIX, NEXT.fetch_add(1, Ordering::Relaxed))
 }

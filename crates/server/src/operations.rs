@@ -8,9 +8,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use pulsekey_db::{Backend, Db};
 
 use crate::config::{ConfigError, StorageArgs};
-use crate::domain::audit::Actor;
-use crate::domain::crypto::{DataKey, random_bytes};
 use crate::secrets::{self, DATA_KEY_FILE, PENDING_DATA_KEY, SecretSource};
+use pulsekey_core::audit::Actor;
+use pulsekey_core::crypto::{DataKey, random_bytes};
 
 /// The lock file every `serve` holds (shared) on its data directory, and that commands
 /// which must not run under a live server take exclusively.
@@ -230,7 +230,7 @@ pub fn rotate_data_key(storage: &StorageArgs, new_key: Option<String>) -> Result
         sync_dir(&storage.data_dir)?;
     }
     let rotated = db.transaction(|conn| {
-        crate::domain::servers::rotate_data_key(conn, &Actor::cli(), &old, &new)
+        pulsekey_core::servers::rotate_data_key(conn, &Actor::cli(), &old, &new)
     });
     let rotated = match rotated {
         Ok(rotated) => rotated,

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::config::ConfigError;
-use crate::domain::crypto::{DataKey, random_bytes};
+use pulsekey_core::crypto::{DataKey, random_bytes};
 
 /// The secrets of a running server. Never printed: `Debug` shows nothing of them.
 pub struct Secrets {

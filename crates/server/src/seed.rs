@@ -7,10 +7,10 @@ use pulsekey_db::{Db, servers, users};
 use serde_json::json;
 
 use crate::config::ConfigError;
-use crate::domain::audit::{self, Actor};
-use crate::domain::crypto::DataKey;
-use crate::domain::keys::LicenseKey;
-use crate::domain::{accounts, tokens};
+use pulsekey_core::audit::{self, Actor};
+use pulsekey_core::crypto::DataKey;
+use pulsekey_core::keys::LicenseKey;
+use pulsekey_core::{accounts, tokens};
 
 const BATCH: u64 = 1000;
 
@@ -34,7 +34,7 @@ pub fn seed(
         ))
     })?;
     let mut out = std::io::BufWriter::new(file);
-    let failed = |err: crate::domain::DomainError| ConfigError(format!("seeding failed: {err}"));
+    let failed = |err: pulsekey_core::DomainError| ConfigError(format!("seeding failed: {err}"));
 
     // One password for every seeded customer: argon2 per user would take hours at 1 M.
     let password = tokens::random_base62(20);
@@ -96,7 +96,7 @@ pub fn seed(
                     });
                 }
                 servers::insert_many(conn, &server_forms)?;
-                Ok::<_, crate::domain::DomainError>(keys)
+                Ok::<_, pulsekey_core::DomainError>(keys)
             })
             .map_err(failed)?;
         for key in &keys {
@@ -116,7 +116,7 @@ pub fn seed(
             None,
             json!({ "customers": customers, "usernamePrefix": format!("seed-{run}-") }),
         )
-        .map_err(crate::domain::DomainError::from)
+        .map_err(pulsekey_core::DomainError::from)
     })
     .map_err(failed)?;
     Ok(password)

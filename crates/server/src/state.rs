@@ -8,9 +8,9 @@ use pulsekey_db::{Db, DbError};
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::heartbeats::{BatchSigner, Heartbeats};
 use crate::secrets::Secrets;
-use crate::throttle::Throttle;
+use pulsekey_core::heartbeat::refusals::Throttle;
+use pulsekey_core::heartbeat::{BatchSigner, Heartbeats};
 
 pub struct AppState {
     pub db: Db,

@@ -4,9 +4,9 @@ use pulsekey_types::{AuditPage, ErrorBody, Scope};
 use serde::Deserialize;
 
 use crate::auth::Principal;
-use crate::domain::audit_log::{self, AuditFilter, ExportFormat};
 use crate::error::ApiError;
 use crate::state::SharedState;
+use pulsekey_core::audit_log::{self, AuditFilter, ExportFormat};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

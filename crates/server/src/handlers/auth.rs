@@ -2,9 +2,9 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use pulsekey_types::{ErrorBody, LoginRequest, LoginResponse, UserView};
 
 use crate::auth::{Principal, Via, encode_session, expired_session_cookie, session_cookie};
-use crate::domain::{accounts, sign_in};
 use crate::error::ApiError;
 use crate::state::SharedState;
+use pulsekey_core::{accounts, sign_in};
 
 /// Sign in. Returns a bearer token for API clients and sets the same session in an
 /// HttpOnly cookie for the web app.

@@ -74,12 +74,12 @@ pub async fn metrics(
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, crate::ApiError> {
     if let Some(expected) = &state.config.metrics_token {
-        let presented = crate::domain::heartbeat::presented_key(
+        let presented = pulsekey_core::heartbeat::input::presented_key(
             req.headers()
                 .get(actix_web::http::header::AUTHORIZATION)
                 .map(|v| v.as_bytes()),
         );
-        if !crate::domain::crypto::same_secret(presented.as_bytes(), expected.as_bytes()) {
+        if !pulsekey_core::crypto::same_secret(presented.as_bytes(), expected.as_bytes()) {
             return Err(crate::ApiError::Unauthorized);
         }
     }

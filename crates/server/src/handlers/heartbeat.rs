@@ -3,11 +3,11 @@ use actix_web::{HttpRequest, HttpResponse, post};
 use pulsekey_types::{ErrorBody, ErrorCode, HeartbeatRequest, HeartbeatResponse};
 use time::OffsetDateTime;
 
-use crate::domain::heartbeat as input;
 use crate::error::ApiError;
-use crate::heartbeats::{KeyHash, PendingHeartbeat};
 use crate::metrics::HeartbeatResult;
 use crate::state::SharedState;
+use pulsekey_core::heartbeat::input;
+use pulsekey_core::heartbeat::{KeyHash, PendingHeartbeat};
 
 use pulsekey_types::signature::{NONCE_HEADER, SIGNATURE_HEADER};
 

@@ -2,9 +2,9 @@ use actix_web::{HttpResponse, get, web};
 use pulsekey_types::{ErrorBody, InstallConfig, MyServerList};
 
 use crate::auth::Principal;
-use crate::domain::servers;
 use crate::error::ApiError;
 use crate::state::SharedState;
+use pulsekey_core::servers;
 
 /// The signed-in customer's servers, with effective status (and the grace expiry for the
 /// banner while in GRACE).

@@ -4,9 +4,9 @@ use pulsekey_types::{
 };
 
 use crate::auth::Principal;
-use crate::domain::servers;
 use crate::error::ApiError;
 use crate::state::SharedState;
+use pulsekey_core::servers;
 
 /// Create a server for a customer; it gets a fresh ACTIVE license.
 #[utoipa::path(

@@ -2,9 +2,9 @@ use actix_web::{HttpResponse, delete, get, post, web};
 use pulsekey_types::{CreateTokenRequest, CreatedToken, ErrorBody, TokenList};
 
 use crate::auth::Principal;
-use crate::domain::tokens;
 use crate::error::ApiError;
 use crate::state::SharedState;
+use pulsekey_core::tokens;
 
 /// Integrator tokens (never their secrets).
 #[utoipa::path(

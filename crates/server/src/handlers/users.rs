@@ -5,9 +5,9 @@ use pulsekey_types::{
 use serde::Deserialize;
 
 use crate::auth::Principal;
-use crate::domain::accounts::{self, NewUser, UserChanges};
 use crate::error::ApiError;
 use crate::state::SharedState;
+use pulsekey_core::accounts::{self, NewUser, UserChanges};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -184,7 +184,7 @@ pub async fn list_user_servers(
     let interval = state.config.heartbeat_interval_secs;
     let list = state
         .blocking(move |db| {
-            Ok(crate::domain::servers::list_for_owner(
+            Ok(pulsekey_core::servers::list_for_owner(
                 &mut *db.conn()?,
                 id,
                 interval,

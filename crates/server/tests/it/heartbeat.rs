@@ -277,7 +277,7 @@ async fn refused_keys_never_make_a_valid_key_wait(postgres: bool) {
     let lookups_before = database_lookups(&app).await;
     let strangers: Vec<String> = (0..50)
         .map(|_| {
-            pulsekey_server::domain::keys::LicenseKey::generate()
+            pulsekey_core::keys::LicenseKey::generate()
                 .expose()
                 .to_owned()
         })

@@ -105,9 +105,7 @@ async fn sigterm_under_load_keeps_every_answered_heartbeat() {
     let db = stopped_database(&server);
     let mut conn = db.conn().unwrap();
     for key in &answered_keys {
-        let hash = pulsekey_server::domain::keys::LicenseKey::parse(key)
-            .unwrap()
-            .hash();
+        let hash = pulsekey_core::keys::LicenseKey::parse(key).unwrap().hash();
         let row = pulsekey_db::servers::find_by_key_hash(&mut conn, &hash)
             .unwrap()
             .unwrap();

@@ -238,7 +238,7 @@ pub struct TestUser {
 #[allow(dead_code)]
 impl TestApp {
     pub async fn create_user(&self, username: &str, role: pulsekey_types::Role) -> TestUser {
-        use pulsekey_server::domain::accounts::{NewUser, create_user};
+        use pulsekey_core::accounts::{NewUser, create_user};
         let password = format!("{username}-password-123");
         let request = pulsekey_types::CreateUserRequest {
             username: username.to_owned(),

@@ -1,5 +1,5 @@
 //! Counting failures per key (a client address) in a fixed window, in memory: refused
-//! heartbeats. Sign-in failures are counted in the database (`domain::sign_in`).
+//! heartbeats. Sign-in failures are counted in the database (`crate::sign_in`).
 //! Per node: with several nodes an address gets the limit once per node; refused
 //! heartbeats cost no database work, so that is only a bound on log noise and signing.
 

@@ -1,5 +1,7 @@
-//! Domain rules as plain functions: no HTTP here. Handlers call these; storage is reached
-//! only through `pulsekey_db`.
+//! pulsekey's rules and its heartbeat engine. Nothing here speaks HTTP, parses a command
+//! line or writes SQL: this crate depends on neither actix, clap nor utoipa, and reaches
+//! storage only through `pulsekey_db` (ARCHITECTURE.md, "Code map"). The server calls in;
+//! nothing here calls out.
 
 pub mod accounts;
 pub mod audit;

@@ -3,8 +3,8 @@
 
 use pulsekey_types::HeartbeatRequest;
 
-use super::DomainError;
-use super::keys::LicenseKey;
+use crate::DomainError;
+use crate::keys::LicenseKey;
 
 /// The bearer token of an `Authorization` header as presented, trimmed; empty when there is
 /// none, so a missing key is refused like a wrong one.
@@ -48,7 +48,7 @@ pub fn request(body: &[u8]) -> Result<HeartbeatRequest, DomainError> {
     let version = &request.version;
     if version.is_empty()
         || version.chars().count() > 64
-        || version.chars().any(super::is_unprintable)
+        || version.chars().any(crate::is_unprintable)
     {
         return Err(DomainError::Malformed(
             "version must be 1–64 printable characters".into(),
@@ -57,7 +57,7 @@ pub fn request(body: &[u8]) -> Result<HeartbeatRequest, DomainError> {
     if request
         .hostname
         .as_ref()
-        .is_some_and(|h| h.len() > 255 || h.chars().any(super::is_unprintable))
+        .is_some_and(|h| h.len() > 255 || h.chars().any(crate::is_unprintable))
     {
         return Err(DomainError::Malformed(
             "hostname must be at most 255 printable characters".into(),

@@ -8,6 +8,8 @@
 //! under load one query serves many heartbeats.
 
 mod index;
+pub mod input;
+pub mod refusals;
 mod signer;
 mod writes;
 
@@ -23,7 +25,7 @@ pub use index::{IndexedLicense, KeyHash, LicenseIndex, Lookup};
 pub use signer::BatchSigner;
 pub use writes::{HeartbeatWriter, PendingHeartbeat};
 
-use crate::domain::license;
+use crate::license;
 
 /// Change-log rows read per query while catching up.
 const CATCH_UP_PAGE: i64 = 1000;
@@ -146,7 +148,7 @@ impl Heartbeats {
         self.database_lookups.fetch_add(1, Ordering::Relaxed);
         let seen = self.index.applied();
         let db = self.db.clone();
-        let row = actix_web::web::block(move || {
+        let row = tokio::task::spawn_blocking(move || {
             let mut conn = db.conn()?;
             servers::find_by_key_hash(&mut conn, &hash.0)
         })
@@ -208,7 +210,7 @@ impl Heartbeats {
         let (catch_up, changes) = match self.db.backend() {
             // In-process and usually answered without reading a page: cheaper than a hop.
             Backend::Sqlite => catch_up.read(applied),
-            Backend::Postgres => actix_web::web::block(move || catch_up.read(applied))
+            Backend::Postgres => tokio::task::spawn_blocking(move || catch_up.read(applied))
                 .await
                 .map_err(|_| DbError::Unavailable("the database worker pool is gone".into()))?,
         };

@@ -34,7 +34,7 @@ impl BatchSigner {
     }
 
     /// The proof for the answer whose leaf is `leaf` ([`signature::leaf_hash`]). Must run
-    /// on an actix worker.
+    /// inside a `LocalSet`, as actix workers do.
     pub async fn sign(&self, leaf: Hash) -> Option<BatchProof> {
         let (tx, rx) = oneshot::channel();
         let first = WAITING.with(|waiting| {
@@ -44,7 +44,7 @@ impl BatchSigner {
         });
         if first {
             let key = self.key.clone();
-            actix_web::rt::spawn(async move {
+            tokio::task::spawn_local(async move {
                 // Tokio runs a yielded task after its next look at the sockets, so the
                 // requests that arrived meanwhile join this batch too.
                 tokio::task::yield_now().await;
@@ -79,39 +79,50 @@ mod tests {
     use super::*;
     use ed25519_dalek::Verifier as _;
 
-    #[actix_web::test]
-    async fn answers_ready_together_share_one_signature_and_each_verifies() {
-        let key = SigningKey::from_bytes(&[3; 32]);
-        let signer = BatchSigner::new(key.clone());
-        let nonces: Vec<String> = (0..100).map(|n| format!("n{n}")).collect();
-        let proofs = futures_util::future::join_all(
-            nonces
-                .iter()
-                .map(|nonce| signer.sign(signature::leaf_hash("pk_k", nonce, b"{}"))),
-        )
-        .await;
-        let mut signatures = std::collections::HashSet::new();
-        for (nonce, proof) in nonces.iter().zip(proofs) {
-            let proof = proof.unwrap();
-            let root = proof.root(signature::leaf_hash("pk_k", nonce, b"{}"));
-            let sig = ed25519_dalek::Signature::from_bytes(&proof.signature);
-            key.verifying_key()
-                .verify(&signature::signed_message(&root), &sig)
-                .unwrap();
-            signatures.insert(proof.signature);
-        }
-        // 100 answers in one turn: two chunks of at most 64.
-        assert_eq!(signatures.len(), 2);
+    /// The signer batches per thread, as on an actix worker.
+    async fn on_one_thread<F: std::future::Future>(f: F) -> F::Output {
+        tokio::task::LocalSet::new().run_until(f).await
     }
 
-    #[actix_web::test]
+    #[tokio::test]
+    async fn answers_ready_together_share_one_signature_and_each_verifies() {
+        on_one_thread(async {
+            let key = SigningKey::from_bytes(&[3; 32]);
+            let signer = BatchSigner::new(key.clone());
+            let nonces: Vec<String> = (0..100).map(|n| format!("n{n}")).collect();
+            let proofs = futures_util::future::join_all(
+                nonces
+                    .iter()
+                    .map(|nonce| signer.sign(signature::leaf_hash("pk_k", nonce, b"{}"))),
+            )
+            .await;
+            let mut signatures = std::collections::HashSet::new();
+            for (nonce, proof) in nonces.iter().zip(proofs) {
+                let proof = proof.unwrap();
+                let root = proof.root(signature::leaf_hash("pk_k", nonce, b"{}"));
+                let sig = ed25519_dalek::Signature::from_bytes(&proof.signature);
+                key.verifying_key()
+                    .verify(&signature::signed_message(&root), &sig)
+                    .unwrap();
+                signatures.insert(proof.signature);
+            }
+            // 100 answers in one turn: two chunks of at most 64.
+            assert_eq!(signatures.len(), 2);
+        })
+        .await;
+    }
+
+    #[tokio::test]
     async fn a_lone_answer_is_signed_alone() {
-        let key = SigningKey::from_bytes(&[3; 32]);
-        let proof = BatchSigner::new(key)
-            .sign(signature::leaf_hash("pk_k", "n", b"{}"))
-            .await
-            .unwrap();
-        assert!(proof.path.is_empty());
-        assert_eq!(proof.index, 0);
+        on_one_thread(async {
+            let key = SigningKey::from_bytes(&[3; 32]);
+            let proof = BatchSigner::new(key)
+                .sign(signature::leaf_hash("pk_k", "n", b"{}"))
+                .await
+                .unwrap();
+            assert!(proof.path.is_empty());
+            assert_eq!(proof.index, 0);
+        })
+        .await;
     }
 }

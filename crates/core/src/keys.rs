@@ -1,4 +1,4 @@
-//! The license key codec (DESIGN.md §2).
+//! The license key codec.
 //!
 //! A key is `pk_` + 43 base62 characters (256 random bits) + 6 base62 characters of CRC32
 //! over those 43. The checksum lets the heartbeat reject a mistyped or made-up key before

@@ -1,4 +1,4 @@
-//! The license status machine (DESIGN.md §3), as pure functions of the stored state and
+//! The license status machine, as pure functions of the stored state and
 //! the time.
 //!
 //! ```text
@@ -66,8 +66,11 @@ pub fn reinstate(current: LicenseStatus) -> Result<LicenseState, DomainError> {
     })
 }
 
+/// The grace windows a revoke may ask for, and the configured default must fall in.
+pub const GRACE_DAYS_RANGE: std::ops::RangeInclusive<i64> = 1..=365;
+
 pub fn validate_grace_days(grace_days: i64) -> Result<(), DomainError> {
-    if crate::config::GRACE_DAYS_RANGE.contains(&grace_days) {
+    if GRACE_DAYS_RANGE.contains(&grace_days) {
         Ok(())
     } else {
         Err(DomainError::Validation(format!(
