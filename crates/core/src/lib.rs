@@ -59,6 +59,8 @@ pub enum DomainError {
     OwnerNotCustomer(i64),
     #[error("{0}")]
     Forbidden(&'static str),
+    #[error("too many attempts; retry after {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: u64 },
     #[error("stored license key cannot be decrypted with the configured data key")]
     UndecryptableKey,
     #[error(transparent)]

@@ -75,6 +75,7 @@ impl ApiError {
                 DomainError::LicenseNotInGrace => ErrorCode::LicenseNotInGrace,
                 DomainError::OwnerNotCustomer(_) => ErrorCode::OwnerNotCustomer,
                 DomainError::Forbidden(_) => ErrorCode::Forbidden,
+                DomainError::TooManyAttempts { .. } => ErrorCode::TooManyRequests,
                 DomainError::UndecryptableKey => ErrorCode::Internal,
                 DomainError::Db(DbError::Unavailable(_)) => ErrorCode::ServiceUnavailable,
                 DomainError::Db(DbError::StorageFailing(_)) => ErrorCode::StorageFailing,
@@ -173,7 +174,13 @@ impl ResponseError for ApiError {
 
 impl From<DomainError> for ApiError {
     fn from(err: DomainError) -> Self {
-        Self::Domain(err)
+        match err {
+            // One rendering, with its Retry-After, whoever counted.
+            DomainError::TooManyAttempts { retry_after_secs } => {
+                Self::TooManyRequests { retry_after_secs }
+            }
+            err => Self::Domain(err),
+        }
     }
 }
 

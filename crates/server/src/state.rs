@@ -1,7 +1,6 @@
 //! What every handler shares.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::web;
 use pulsekey_db::{Db, DbError};
@@ -9,8 +8,7 @@ use pulsekey_db::{Db, DbError};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::secrets::Secrets;
-use pulsekey_core::heartbeat::refusals::Throttle;
-use pulsekey_core::heartbeat::{BatchSigner, Heartbeats};
+use pulsekey_core::heartbeat::{self, BatchSigner, Heartbeats};
 
 pub struct AppState {
     pub db: Db,
@@ -18,8 +16,6 @@ pub struct AppState {
     pub secrets: Secrets,
     pub heartbeats: Arc<Heartbeats>,
     pub signer: BatchSigner,
-    /// Refused heartbeats per client address.
-    pub heartbeat_failures: Throttle,
     /// Requests in progress per client address.
     pub in_flight: Arc<crate::connections::InFlight>,
     pub metrics: crate::metrics::Metrics,
@@ -30,17 +26,20 @@ pub type SharedState = web::Data<AppState>;
 impl AppState {
     /// Fills the license index and starts the heartbeat flusher.
     pub fn new(db: Db, config: Config, secrets: Secrets) -> Result<Arc<Self>, DbError> {
-        let heartbeats = Heartbeats::start(db.clone(), config.heartbeat_flush)?;
-        let heartbeat_failures = match config.heartbeat_failures_per_minute {
-            0 => u32::MAX,
-            limit => limit,
-        };
+        let heartbeats = Heartbeats::start(
+            db.clone(),
+            heartbeat::Settings {
+                interval_secs: config.heartbeat_interval_secs,
+                flush_interval: config.heartbeat_flush,
+                per_key_per_minute: config.heartbeats_per_key_per_minute,
+                refusals_per_address_per_minute: config.heartbeat_failures_per_minute,
+            },
+        )?;
         Ok(Arc::new(Self {
             db,
             heartbeats,
             signer: BatchSigner::new(secrets.signing_key.clone()),
             secrets,
-            heartbeat_failures: Throttle::new(heartbeat_failures, Duration::from_secs(60)),
             in_flight: crate::connections::InFlight::new(config.max_connections_per_address),
             metrics: crate::metrics::Metrics::default(),
             config,

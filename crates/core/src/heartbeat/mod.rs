@@ -9,8 +9,9 @@
 
 mod index;
 pub mod input;
-pub mod refusals;
+mod refusals;
 mod signer;
+mod verdict;
 mod writes;
 
 use std::sync::Arc;
@@ -18,11 +19,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use pulsekey_db::{Backend, Db, DbConnection, DbError, license_changes, servers};
-use pulsekey_types::LicenseStatus;
 use time::OffsetDateTime;
 
 pub use index::{IndexedLicense, KeyHash, LicenseIndex, Lookup};
 pub use signer::BatchSigner;
+use verdict::minute_of;
+pub use verdict::{Answer, Settings, Verdict};
 pub use writes::{HeartbeatWriter, PendingHeartbeat};
 
 use crate::license;
@@ -32,36 +34,11 @@ const CATCH_UP_PAGE: i64 = 1000;
 /// Rows per query while filling the index at start.
 const FILL_PAGE: i64 = 20_000;
 
-/// A license's answer to one heartbeat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verdict {
-    pub server_id: i64,
-    pub status: LicenseStatus,
-    pub grace_expires_at: Option<OffsetDateTime>,
-    /// Heartbeats with this key in the current minute on this node, this one included.
-    pub heartbeats_this_minute: u32,
-}
-
-/// The minute `now` falls in, as the index counts heartbeats.
-fn minute_of(now: OffsetDateTime) -> u32 {
-    (now.unix_timestamp() / 60) as u32
-}
-
-impl Verdict {
-    fn of(license: IndexedLicense, heartbeats_this_minute: u32, now: OffsetDateTime) -> Self {
-        let grace_expires_at = license.grace_expires_at.map(pulsekey_db::from_stored);
-        let status = license::effective_status(license.status, grace_expires_at, now);
-        Self {
-            server_id: license.server_id,
-            status,
-            grace_expires_at: grace_expires_at.filter(|_| status == LicenseStatus::Grace),
-            heartbeats_this_minute,
-        }
-    }
-}
-
 pub struct Heartbeats {
     db: Db,
+    settings: Settings,
+    /// Refused heartbeats per client address.
+    refusals: refusals::Throttle,
     index: LicenseIndex,
     writer: Arc<HeartbeatWriter>,
     /// The catch-up connection, outside the pool so a busy pool never stalls heartbeats.
@@ -74,10 +51,16 @@ pub struct Heartbeats {
 
 impl Heartbeats {
     /// Fills the index from the database and starts the flusher.
-    pub fn start(db: Db, flush_interval: Duration) -> Result<Arc<Self>, DbError> {
+    pub fn start(db: Db, settings: Settings) -> Result<Arc<Self>, DbError> {
+        let refusals = match settings.refusals_per_address_per_minute {
+            0 => u32::MAX,
+            limit => limit,
+        };
         let heartbeats = Arc::new(Self {
             catch_up: tokio::sync::Mutex::new(Some(CatchUp::new(db.dedicated()?))),
             db,
+            refusals: refusals::Throttle::new(refusals, Duration::from_secs(60)),
+            settings,
             index: LicenseIndex::default(),
             writer: Arc::default(),
             rounds_started: AtomicU64::new(0),
@@ -87,7 +70,7 @@ impl Heartbeats {
         heartbeats.fill()?;
         heartbeats
             .writer
-            .start(heartbeats.db.clone(), flush_interval)
+            .start(heartbeats.db.clone(), heartbeats.settings.flush_interval)
             .map_err(|err| DbError::Unavailable(format!("cannot start the flusher: {err}")))?;
         Ok(heartbeats)
     }
@@ -132,7 +115,7 @@ impl Heartbeats {
     }
 
     /// The verdict for the key with this hash, or `None` when no license has it.
-    pub async fn verdict(
+    async fn verdict(
         &self,
         hash: KeyHash,
         now: OffsetDateTime,
@@ -181,7 +164,7 @@ impl Heartbeats {
     }
 
     /// Notes a heartbeat's bookkeeping for the next flush.
-    pub fn record(&self, server_id: i64, heartbeat: PendingHeartbeat) {
+    fn record(&self, server_id: i64, heartbeat: PendingHeartbeat) {
         self.writer.record(server_id, heartbeat);
     }
 

@@ -1,21 +1,16 @@
+//! The heartbeat endpoint: parse, ask the engine (`pulsekey_core::heartbeat`), sign, render.
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post};
+use pulsekey_core::heartbeat::{Answer, input};
+use pulsekey_core::keys::LicenseKey;
+use pulsekey_types::signature::{NONCE_HEADER, SIGNATURE_HEADER};
 use pulsekey_types::{ErrorBody, ErrorCode, HeartbeatRequest, HeartbeatResponse};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::metrics::HeartbeatResult;
 use crate::state::SharedState;
-use pulsekey_core::heartbeat::input;
-use pulsekey_core::heartbeat::{KeyHash, PendingHeartbeat};
-
-use pulsekey_types::signature::{NONCE_HEADER, SIGNATURE_HEADER};
-
-fn authorization(req: &HttpRequest) -> Option<&[u8]> {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .map(header::HeaderValue::as_bytes)
-}
 
 /// A proxy's heartbeat: the license's verdict, signed.
 ///
@@ -68,87 +63,54 @@ async fn answer(
     body: &[u8],
 ) -> Result<(HttpResponse, HeartbeatResult), ApiError> {
     let nonce = input::nonce(req.headers().get(NONCE_HEADER).map(|v| v.as_bytes()))?;
+    let presented_key = input::presented_key(
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .map(header::HeaderValue::as_bytes),
+    );
+    // A key that is not even a key's shape is refused before the body is looked at.
+    let presented = match LicenseKey::parse(presented_key) {
+        Ok(key) => {
+            super::require_json(req)?;
+            Some((key, input::request(body)?))
+        }
+        Err(_) => None,
+    };
     let address = crate::net::client_ip(req, &state.config.trusted_proxies);
-    match verdict(state, req, address, body).await {
-        Ok(response) => {
-            let result = HeartbeatResult::Verdict(response.status);
-            let body =
-                serde_json::to_vec(&response).map_err(|err| ApiError::Internal(err.to_string()))?;
-            let response = signed(state, req, &nonce, HttpResponse::Ok(), body).await?;
-            Ok((response, result))
+    let now = OffsetDateTime::now_utc();
+    let sign = |response, body| signed(state, presented_key, &nonce, response, body);
+    match state.heartbeats.answer(presented, address, now).await? {
+        Answer::Verdict(verdict) => {
+            let result = HeartbeatResult::Verdict(verdict.status);
+            let body = json(&verdict)?;
+            Ok((sign(HttpResponse::Ok(), body).await?, result))
         }
         // Signed as well, so nobody between proxy and server can forge the "key refused"
         // that makes a proxy stop itself.
-        Err(ApiError::InvalidLicenseKey) => {
-            // Only refusals count against an address, and only refusals wait: a valid key is
-            // answered whatever others behind the same address (a NAT, a load balancer) send.
-            let address_key = address.map(|ip| ip.to_string()).unwrap_or_default();
-            state
-                .heartbeat_failures
-                .check(&address_key)
-                .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
-            state.heartbeat_failures.record_failure(&address_key);
-            let refusal = ErrorBody {
+        Answer::Refused => {
+            let body = json(&ErrorBody {
                 error: ErrorCode::InvalidToken,
                 message: ApiError::InvalidLicenseKey.to_string(),
-            };
-            let body =
-                serde_json::to_vec(&refusal).map_err(|err| ApiError::Internal(err.to_string()))?;
+            })?;
             let mut response = HttpResponse::Unauthorized();
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""));
-            let response = signed(state, req, &nonce, response, body).await?;
-            Ok((response, HeartbeatResult::Refused))
+            Ok((sign(response, body).await?, HeartbeatResult::Refused))
         }
-        Err(other) => Err(other),
     }
 }
 
-async fn verdict(
-    state: &SharedState,
-    req: &HttpRequest,
-    address: Option<std::net::IpAddr>,
-    body: &[u8],
-) -> Result<HeartbeatResponse, ApiError> {
-    let key = input::license_key(authorization(req)).ok_or(ApiError::InvalidLicenseKey)?;
-    super::require_json(req)?;
-    let request = input::request(body)?;
-    let now = OffsetDateTime::now_utc();
-    let verdict = state
-        .heartbeats
-        .verdict(KeyHash(key.hash()), now)
-        .await?
-        .ok_or(ApiError::InvalidLicenseKey)?;
-    let limit = state.config.heartbeats_per_key_per_minute;
-    if limit != 0 && verdict.heartbeats_this_minute > limit {
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs: u64::from(60 - now.second()).max(1),
-        });
-    }
-    state.heartbeats.record(
-        verdict.server_id,
-        PendingHeartbeat {
-            at: pulsekey_db::to_stored(now),
-            version: request.version,
-            ip: address,
-        },
-    );
-    Ok(HeartbeatResponse {
-        status: verdict.status,
-        grace_expires_at: verdict.grace_expires_at,
-        heartbeat_interval_secs: state.config.heartbeat_interval_secs,
-        server_time: now,
-    })
+fn json(value: &impl serde::Serialize) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(value).map_err(|err| ApiError::Internal(err.to_string()))
 }
 
 async fn signed(
     state: &SharedState,
-    req: &HttpRequest,
+    presented_key: &str,
     nonce: &str,
     mut response: actix_web::HttpResponseBuilder,
     body: Vec<u8>,
 ) -> Result<HttpResponse, ApiError> {
-    let presented = input::presented_key(authorization(req));
-    let leaf = pulsekey_types::signature::leaf_hash(presented, nonce, &body);
+    let leaf = pulsekey_types::signature::leaf_hash(presented_key, nonce, &body);
     let proof = state
         .signer
         .sign(leaf)
