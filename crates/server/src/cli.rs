@@ -1,4 +1,4 @@
-//! The `pulsekey` command line (DESIGN.md §9). Every failure ends in one line on stderr and
+//! The `pulsekey` command line. Every failure ends in one line on stderr and
 //! a non-zero exit, never a panic trace.
 
 use std::net::TcpListener;

@@ -1,4 +1,4 @@
-//! Configuration: flags and `PULSEKEY_*` variables (DESIGN.md §9), validated once at start.
+//! Configuration: flags and `PULSEKEY_*` variables, validated once at start.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;

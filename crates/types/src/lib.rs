@@ -1,5 +1,5 @@
-//! The JSON contract of pulsekey (DESIGN.md §4 and §6): one definition of every request and
-//! response body, shared by the server, the web app and the agent so they cannot drift.
+//! The JSON contract of pulsekey: one definition of every request and response body,
+//! shared by the server, the web app and the agent so they cannot drift.
 //!
 //! Field names are camelCase on the wire. Timestamps are RFC 3339 in UTC.
 
