@@ -322,7 +322,7 @@ pub fn start_session(
     conn: &mut DbConnection,
     user_id: i64,
 ) -> Result<(String, OffsetDateTime), DomainError> {
-    let id = hex(&super::crypto::random_bytes::<16>());
+    let id = super::crypto::hex(&super::crypto::random_bytes::<16>());
     let now = OffsetDateTime::now_utc();
     let expires_at = now + SESSION_LIFETIME;
     sessions::insert(
@@ -335,10 +335,6 @@ pub fn start_session(
         },
     )?;
     Ok((id, expires_at))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Creates `admin` with a random password when no admin exists at all (first start).

@@ -26,6 +26,11 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 }
 
 /// The key that encrypts stored license keys (XChaCha20-Poly1305, random 192-bit nonces).
+/// Lower-case hexadecimal, as session ids and checksums are shown.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[derive(Clone)]
 pub struct DataKey([u8; 32]);
 

@@ -7,7 +7,9 @@
 use super::crypto::{random_bytes, sha256};
 
 pub const PREFIX: &str = "pk_";
-const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// The digits of keys and tokens alike.
+pub(crate) const ALPHABET: &[u8; 62] =
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const PAYLOAD_LEN: usize = 43;
 const CHECKSUM_LEN: usize = 6;
 pub const KEY_LEN: usize = PREFIX.len() + PAYLOAD_LEN + CHECKSUM_LEN;

@@ -10,7 +10,6 @@ use super::audit::{self, Actor};
 use super::crypto::{random_bytes, sha256};
 
 pub const TOKEN_PREFIX: &str = "pkt_";
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// `len` characters of base62, uniformly drawn (rejection sampling) from the OS CSPRNG.
 pub fn random_base62(len: usize) -> String {
@@ -19,7 +18,7 @@ pub fn random_base62(len: usize) -> String {
         for byte in random_bytes::<64>() {
             // 248 = 4 × 62: bytes above it would bias the low digits.
             if byte < 248 && out.len() < len {
-                out.push(char::from(BASE62[usize::from(byte % 62)]));
+                out.push(char::from(crate::keys::ALPHABET[usize::from(byte % 62)]));
             }
         }
     }

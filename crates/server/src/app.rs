@@ -131,7 +131,9 @@ pub async fn serve(state: SharedState, listener: TcpListener) -> std::io::Result
         .run()
         .await;
     // Every request has finished: write the heartbeats still waiting in memory.
-    web::block(move || heartbeats.shutdown()).await.ok();
+    if let Err(err) = web::block(move || heartbeats.shutdown()).await {
+        tracing::error!(error = %err, "the heartbeats still in memory may not have been written");
+    }
     served
 }
 

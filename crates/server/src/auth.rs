@@ -153,13 +153,10 @@ enum Credential {
 
 fn credential(req: &HttpRequest) -> Result<Credential, ApiError> {
     if let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
-        let value = header.to_str().map_err(|_| ApiError::Unauthorized)?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthorized)?;
+        let token = pulsekey_core::heartbeat::input::presented_key(Some(header.as_bytes()));
+        if token.is_empty() {
+            return Err(ApiError::Unauthorized);
+        }
         return Ok(if token.starts_with(TOKEN_PREFIX) {
             Credential::Token(token.to_owned())
         } else {

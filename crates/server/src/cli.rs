@@ -160,10 +160,9 @@ pub fn main() -> ExitCode {
             keys_out,
             storage,
         }) => dev_seed(&storage, customers, &keys_out),
-        Command::Openapi => {
-            print!("{}", crate::openapi::yaml());
-            Ok(())
-        }
+        Command::Openapi => crate::openapi::yaml()
+            .map(|yaml| print!("{yaml}"))
+            .map_err(ConfigError),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

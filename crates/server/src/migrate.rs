@@ -62,7 +62,7 @@ pub fn migrate_to(data_dir: &Path, target_url: &str) -> Result<(), ConfigError> 
             "{:<18} {:>10} rows  sha256 {}",
             summary.table,
             summary.rows,
-            hex(&summary.sha256)
+            pulsekey_core::crypto::hex(&summary.sha256)
         );
     }
     println!("copied and verified: every table's row count and checksum match the source.");
@@ -89,10 +89,6 @@ fn verify(expected: &[TableSummary], copied: &[TableSummary]) -> Result<(), Migr
         }
     }
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

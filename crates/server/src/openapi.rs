@@ -64,8 +64,10 @@ impl Modify for SecuritySchemes {
 }
 
 /// The document as YAML, as checked in at the repository root.
-pub fn yaml() -> String {
-    crate::app::openapi().to_yaml().unwrap_or_default()
+pub fn yaml() -> Result<String, String> {
+    crate::app::openapi()
+        .to_yaml()
+        .map_err(|err| format!("cannot write the OpenAPI document as YAML: {err}"))
 }
 
 /// Documents the errors every route can answer, whatever its handler says: 400 for a

@@ -7,11 +7,16 @@ use crate::DomainError;
 use crate::keys::LicenseKey;
 
 /// The bearer token of an `Authorization` header as presented, trimmed; empty when there is
-/// none, so a missing key is refused like a wrong one.
+/// none, so a missing key is refused like a wrong one. The scheme's name is matched without
+/// regard to case (RFC 9110 §11.1); this is the one parser for heartbeats, the API and
+/// `/metrics`.
 pub fn presented_key(authorization: Option<&[u8]>) -> &str {
     authorization
         .and_then(|value| std::str::from_utf8(value).ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|value| {
+            let (scheme, token) = value.split_at_checked(7)?;
+            scheme.eq_ignore_ascii_case("Bearer ").then_some(token)
+        })
         .map_or("", str::trim)
 }
 
@@ -73,6 +78,8 @@ mod tests {
     #[test]
     fn the_key_is_the_trimmed_bearer_token_or_nothing() {
         assert_eq!(presented_key(Some(b"Bearer  pk_abc ")), "pk_abc");
+        assert_eq!(presented_key(Some(b"bEARER pk_abc")), "pk_abc");
+        assert_eq!(presented_key(Some(b"Bearer")), "");
         assert_eq!(presented_key(Some(b"Basic pk_abc")), "");
         assert_eq!(presented_key(Some(b"Bearer \xff")), "");
         assert_eq!(presented_key(None), "");

@@ -76,8 +76,10 @@ impl HeartbeatWriter {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if let Some(handle) = handle {
-            let _ = handle.join();
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::error!("the heartbeat flusher failed; heartbeats still in memory are lost");
         }
     }
 

@@ -88,9 +88,19 @@ pub async fn metrics(
         let mut conn = db.conn()?;
         pulsekey_db::servers::count_by_status(&mut conn, pulsekey_db::now())
     })
-    .await
-    .ok()
-    .and_then(Result::ok);
+    .await;
+    // The gauge is left out rather than the whole scrape failing; the reason is logged.
+    let licenses = match licenses {
+        Ok(Ok(counts)) => Some(counts),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "metrics: cannot count the licenses");
+            None
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "metrics: cannot count the licenses");
+            None
+        }
+    };
     let snapshot = crate::metrics::Snapshot {
         pool: state.db.pool_state(),
         licenses,
