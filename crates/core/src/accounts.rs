@@ -9,7 +9,7 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use super::DomainError;
-use super::audit::{self, Actor};
+use super::audit::{Audited, Tx};
 
 pub const MIN_PASSWORD_LEN: usize = 12;
 const MAX_PASSWORD_LEN: usize = 1024;
@@ -146,17 +146,13 @@ pub fn token_may_change(
     Ok(())
 }
 
-pub fn create_user(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    user: &NewUser,
-) -> Result<UserView, DomainError> {
-    if actor.token_id.is_some() {
+pub fn create_user(tx: &mut Tx<'_>, user: &NewUser) -> Result<Audited<UserView>, DomainError> {
+    if tx.actor().token_id.is_some() {
         token_may_change(false, Some(user.role))?;
     }
     let now = pulsekey_db::now();
     let row = users::insert(
-        conn,
+        tx.conn(),
         &users::UserInsertForm {
             username: &user.username,
             email: &user.email,
@@ -168,14 +164,13 @@ pub fn create_user(
         },
     )
     .map_err(taken)?;
-    audit::record(
-        conn,
-        actor,
+    let value = view(&row);
+    Ok(tx.audit(
         "user.create",
         None,
         json!({ "subjectUserId": row.id, "username": row.username, "role": row.role }),
-    )?;
-    Ok(view(&row))
+        value,
+    )?)
 }
 
 /// A checked partial update, password already hashed.
@@ -207,17 +202,16 @@ impl UserChanges {
 }
 
 pub fn update_user(
-    conn: &mut DbConnection,
-    actor: &Actor,
+    tx: &mut Tx<'_>,
     id: i64,
     changes: &UserChanges,
-) -> Result<UserView, DomainError> {
+) -> Result<Audited<UserView>, DomainError> {
     let request = &changes.request;
-    if !users::lock(conn, id)? {
+    if !users::lock(tx.conn(), id)? {
         return Err(DomainError::NotFound("user"));
     }
-    let before = users::find(conn, id).map_err(not_found)?;
-    if actor.token_id.is_some() {
+    let before = users::find(tx.conn(), id).map_err(not_found)?;
+    if tx.actor().token_id.is_some() {
         token_may_change(before.role == "admin", request.role)?;
     }
     if request.revoke_tokens == Some(true) && changes.password_hash.is_none() {
@@ -228,14 +222,14 @@ pub fn update_user(
     let losing_admin = before.role == "admin"
         && !before.disabled
         && (request.role == Some(Role::Customer) || request.disabled == Some(true));
-    if losing_admin && users::count_other_enabled_admins(conn, id)? == 0 {
+    if losing_admin && users::count_other_enabled_admins(tx.conn(), id)? == 0 {
         return Err(DomainError::Validation(
             "this is the last enabled admin: it cannot be disabled or made a customer".into(),
         ));
     }
     if request.role == Some(Role::Admin)
         && before.role == "customer"
-        && users::owns_servers(conn, id)?
+        && users::owns_servers(tx.conn(), id)?
     {
         return Err(DomainError::Validation(
             "this customer owns servers; an admin owns none".into(),
@@ -243,7 +237,7 @@ pub fn update_user(
     }
     let now = pulsekey_db::now();
     let after = users::update(
-        conn,
+        tx.conn(),
         id,
         &users::UserUpdateForm {
             username: request.username.clone(),
@@ -284,13 +278,13 @@ pub fn update_user(
     }
     // Disabling or a new password ends every session at once.
     if disabled_now || changes.password_hash.is_some() {
-        sessions::revoke_all_for_user(conn, id, now)?;
+        sessions::revoke_all_for_user(tx.conn(), id, now)?;
     }
     // A disabled or demoted admin's tokens end for good: re-enabling must not bring back
     // tokens that were live when the account was taken away.
     let demoted = before.role == "admin" && after.role != "admin";
     if disabled_now || demoted || request.revoke_tokens == Some(true) {
-        let revoked = tokens::revoke_all_for_owner(conn, id, now)?;
+        let revoked = tokens::revoke_all_for_owner(tx.conn(), id, now)?;
         if revoked > 0 {
             changed.insert("tokensRevoked".into(), json!(revoked));
         }
@@ -300,14 +294,13 @@ pub fn update_user(
     } else {
         "user.update"
     };
-    audit::record(
-        conn,
-        actor,
+    let value = view(&after);
+    Ok(tx.audit(
         action,
         None,
         json!({ "subjectUserId": id, "changed": changed }),
-    )?;
-    Ok(view(&after))
+        value,
+    )?)
 }
 
 fn not_found(err: DbError) -> DomainError {
@@ -338,10 +331,10 @@ pub fn start_session(
 }
 
 /// Creates `admin` with a random password when no admin exists at all (first start).
-/// Returns the password, to be shown once.
-pub fn bootstrap_admin(conn: &mut DbConnection) -> Result<Option<String>, DomainError> {
-    if users::count_admins(conn)? > 0 {
-        return Ok(None);
+/// Returns the password, to be shown once. Run it as [`Actor::system`].
+pub fn bootstrap_admin(tx: &mut Tx<'_>) -> Result<Audited<Option<String>>, DomainError> {
+    if users::count_admins(tx.conn())? > 0 {
+        return Ok(Audited::nothing_changed(None));
     }
     let password = super::tokens::random_base62(24);
     let user = NewUser::prepare(&CreateUserRequest {
@@ -350,15 +343,7 @@ pub fn bootstrap_admin(conn: &mut DbConnection) -> Result<Option<String>, Domain
         password: password.clone(),
         role: Role::Admin,
     })?;
-    create_user(
-        conn,
-        &Actor {
-            username: Some("pulsekey".into()),
-            ..Actor::default()
-        },
-        &user,
-    )?;
-    Ok(Some(password))
+    Ok(create_user(tx, &user)?.map(|_| Some(password)))
 }
 
 /// Parses a listing cursor: the id of the last row of the previous page.

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::DomainError;
-use super::audit::{self, Actor};
+use super::audit::{Audited, Tx};
 use super::crypto::DataKey;
 use super::keys::{self, LicenseKey};
 use super::license;
@@ -112,15 +112,14 @@ pub fn validate_server_name(name: &str) -> Result<&str, DomainError> {
 
 /// A new server for a customer, with a fresh ACTIVE license.
 pub fn create_server(
-    conn: &mut DbConnection,
-    actor: &Actor,
+    tx: &mut Tx<'_>,
     data_key: &DataKey,
     owner_id: i64,
     name: &str,
     interval_secs: u64,
-) -> Result<ServerView, DomainError> {
+) -> Result<Audited<ServerView>, DomainError> {
     let name = validate_server_name(name)?;
-    let owner = users::find(conn, owner_id).map_err(|err| match err {
+    let owner = users::find(tx.conn(), owner_id).map_err(|err| match err {
         DbError::NotFound => DomainError::Validation(format!("ownerId {owner_id} is not a user")),
         other => DomainError::Db(other),
     })?;
@@ -130,7 +129,7 @@ pub fn create_server(
     let sealed = seal(data_key);
     let now = pulsekey_db::now();
     let row = servers::insert(
-        conn,
+        tx.conn(),
         &servers::ServerInsertForm {
             owner_id,
             name,
@@ -143,14 +142,13 @@ pub fn create_server(
             updated_at: now,
         },
     )?;
-    audit::record(
-        conn,
-        actor,
+    let value = server_view(&row, OffsetDateTime::now_utc(), interval_secs);
+    Ok(tx.audit(
         "server.create",
         Some(row.id),
         json!({ "ownerId": owner_id, "name": name, "keyLast4": sealed.key.last4() }),
-    )?;
-    Ok(server_view(&row, OffsetDateTime::now_utc(), interval_secs))
+        value,
+    )?)
 }
 
 /// Locks the server row for this transaction and reads it.
@@ -196,17 +194,16 @@ fn current_status(row: &ServerRow, now: OffsetDateTime) -> LicenseStatus {
 /// A new key, in any status. The old key's hash is gone from the table when this commits,
 /// so its very next heartbeat, on any node, finds nothing.
 pub fn regenerate(
-    conn: &mut DbConnection,
-    actor: &Actor,
+    tx: &mut Tx<'_>,
     data_key: &DataKey,
     id: i64,
     interval_secs: u64,
-) -> Result<LicenseView, DomainError> {
-    let before = lock_and_read(conn, id)?;
+) -> Result<Audited<LicenseView>, DomainError> {
+    let before = lock_and_read(tx.conn(), id)?;
     let sealed = seal(data_key);
     let now = pulsekey_db::now();
     servers::set_key(
-        conn,
+        tx.conn(),
         id,
         &servers::LicenseKeyForm {
             license_key_hash: &sealed.hash,
@@ -216,62 +213,57 @@ pub fn regenerate(
             updated_at: now,
         },
     )?;
-    audit::record(
-        conn,
-        actor,
+    let value = card(tx.conn(), id, interval_secs)?;
+    Ok(tx.audit(
         "server.license.regenerate",
         Some(id),
         json!({ "oldLast4": before.license_key_last4, "newLast4": sealed.key.last4() }),
-    )?;
-    card(conn, id, interval_secs)
+        value,
+    )?)
 }
 
 pub fn revoke(
-    conn: &mut DbConnection,
-    actor: &Actor,
+    tx: &mut Tx<'_>,
     id: i64,
     grace_days: i64,
     interval_secs: u64,
-) -> Result<LicenseView, DomainError> {
+) -> Result<Audited<LicenseView>, DomainError> {
     license::validate_grace_days(grace_days)?;
-    let before = lock_and_read(conn, id)?;
+    let before = lock_and_read(tx.conn(), id)?;
     let now = OffsetDateTime::now_utc();
     let next = license::revoke(current_status(&before, now), grace_days, now)?;
-    store_status(conn, id, &next)?;
+    store_status(tx.conn(), id, &next)?;
     // As stored (to the microsecond), so the entry matches the row exactly.
     let expires_text = next
         .grace_expires_at
         .map(|at| pulsekey_db::from_stored(pulsekey_db::to_stored(at)))
         .and_then(|at| at.format(&Rfc3339).ok());
-    audit::record(
-        conn,
-        actor,
+    let value = card(tx.conn(), id, interval_secs)?;
+    Ok(tx.audit(
         "server.license.revoke",
         Some(id),
         json!({ "graceDays": grace_days, "graceExpiresAt": expires_text }),
-    )?;
-    card(conn, id, interval_secs)
+        value,
+    )?)
 }
 
 pub fn reinstate(
-    conn: &mut DbConnection,
-    actor: &Actor,
+    tx: &mut Tx<'_>,
     id: i64,
     interval_secs: u64,
-) -> Result<LicenseView, DomainError> {
-    let before = lock_and_read(conn, id)?;
+) -> Result<Audited<LicenseView>, DomainError> {
+    let before = lock_and_read(tx.conn(), id)?;
     let now = OffsetDateTime::now_utc();
     let previous = current_status(&before, now);
     let next = license::reinstate(previous)?;
-    store_status(conn, id, &next)?;
-    audit::record(
-        conn,
-        actor,
+    store_status(tx.conn(), id, &next)?;
+    let value = card(tx.conn(), id, interval_secs)?;
+    Ok(tx.audit(
         "server.license.reinstate",
         Some(id),
         json!({ "previousStatus": previous }),
-    )?;
-    card(conn, id, interval_secs)
+        value,
+    )?)
 }
 
 fn decrypt(row: &ServerRow, data_key: &DataKey) -> Result<String, DomainError> {
@@ -283,45 +275,41 @@ fn decrypt(row: &ServerRow, data_key: &DataKey) -> Result<String, DomainError> {
 
 /// The plaintext key, for an admin (audited).
 pub fn reveal(
-    conn: &mut DbConnection,
-    actor: &Actor,
+    tx: &mut Tx<'_>,
     data_key: &DataKey,
     id: i64,
-) -> Result<String, DomainError> {
-    let row = servers::find(conn, id).map_err(server_not_found)?;
+) -> Result<Audited<String>, DomainError> {
+    let row = servers::find(tx.conn(), id).map_err(server_not_found)?;
     let key = decrypt(&row, data_key)?;
-    audit::record(
-        conn,
-        actor,
+    let value = key;
+    Ok(tx.audit(
         "server.license.reveal",
         Some(id),
         json!({ "keyLast4": row.license_key_last4 }),
-    )?;
-    Ok(key)
+        value,
+    )?)
 }
 
 /// The plaintext key for the proxy's config.json, for the owning customer only (audited).
 /// Another customer's server is reported as not found, not forbidden.
 pub fn install_key(
-    conn: &mut DbConnection,
-    actor: &Actor,
+    tx: &mut Tx<'_>,
     data_key: &DataKey,
     owner_id: i64,
     id: i64,
-) -> Result<String, DomainError> {
-    let row = servers::find(conn, id).map_err(server_not_found)?;
+) -> Result<Audited<String>, DomainError> {
+    let row = servers::find(tx.conn(), id).map_err(server_not_found)?;
     if row.owner_id != owner_id {
         return Err(DomainError::NotFound("server"));
     }
     let key = decrypt(&row, data_key)?;
-    audit::record(
-        conn,
-        actor,
+    let value = key;
+    Ok(tx.audit(
         "server.license.install",
         Some(id),
         json!({ "keyLast4": row.license_key_last4 }),
-    )?;
-    Ok(key)
+        value,
+    )?)
 }
 
 pub fn my_servers(
@@ -347,16 +335,15 @@ pub fn my_servers(
 /// one transaction: a key that does not open under `old` fails the whole rotation, so no
 /// row is ever left under a key nobody holds.
 pub fn rotate_data_key(
-    conn: &mut DbConnection,
-    actor: &Actor,
+    tx: &mut Tx<'_>,
     old: &DataKey,
     new: &DataKey,
-) -> Result<u64, DomainError> {
+) -> Result<Audited<u64>, DomainError> {
     const PAGE: i64 = 2_000;
     let mut after = 0;
     let mut rotated = 0u64;
     loop {
-        let page = servers::ciphertext_page(conn, after, PAGE)?;
+        let page = servers::ciphertext_page(tx.conn(), after, PAGE)?;
         let Some(&(last, _, _)) = page.last() else {
             break;
         };
@@ -364,17 +351,16 @@ pub fn rotate_data_key(
             let plaintext = old
                 .open(&ciphertext, &hash)
                 .map_err(|_| DomainError::UndecryptableKey)?;
-            servers::set_ciphertext(conn, id, &new.seal(&plaintext, &hash))?;
+            servers::set_ciphertext(tx.conn(), id, &new.seal(&plaintext, &hash))?;
             rotated += 1;
         }
         after = last;
     }
-    audit::record(
-        conn,
-        actor,
+    let value = rotated;
+    Ok(tx.audit(
         "data_key.rotate",
         None,
         json!({ "licenses": rotated }),
-    )?;
-    Ok(rotated)
+        value,
+    )?)
 }

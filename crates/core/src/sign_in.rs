@@ -18,7 +18,7 @@ use time::{Duration, PrimitiveDateTime};
 
 use super::DomainError;
 use super::accounts;
-use super::audit::{self, Actor};
+use super::audit::{Actor, Audited, Tx};
 
 pub const WINDOW: Duration = Duration::minutes(15);
 pub const MAX_ACCOUNT_DELAY: Duration = Duration::seconds(8);
@@ -112,26 +112,29 @@ pub fn counts(
     })
 }
 
+/// A signed-in user, the new session's id and its expiry.
+pub type SignedIn = (users::UserRow, String, time::OffsetDateTime);
+
 /// Checks the password; on failure counts it and audits it, on success clears the account's
 /// counters, starts a session and audits that, each in the caller's transaction.
 pub fn attempt(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     username: &str,
     password: &str,
     address: &str,
     ip: Option<String>,
-) -> Result<Option<(users::UserRow, String, time::OffsetDateTime)>, DomainError> {
+) -> Result<Audited<Option<SignedIn>>, DomainError> {
     let account = account_subject(username);
     let pair = pair_subject(&account, address);
     let now = pulsekey_db::now();
-    let Some(user) = accounts::check_credentials(conn, username, password)? else {
+    let Some(user) = accounts::check_credentials(tx.conn(), username, password)? else {
         let opened_after = now - WINDOW;
         for (scope, subject) in [
             (Scope::Pair, pair.as_str()),
             (Scope::Address, address),
             (Scope::Account, account.as_str()),
         ] {
-            login_failures::record(conn, scope, subject, now, opened_after)?;
+            login_failures::record(tx.conn(), scope, subject, now, opened_after)?;
         }
         let actor = Actor {
             ip,
@@ -143,20 +146,19 @@ pub fn attempt(
         if truncated {
             metadata["usernameTruncated"] = json!(true);
         }
-        audit::record(conn, &actor, "auth.login.failed", None, metadata)?;
-        return Ok(None);
+        return Ok(tx.audit_as(&actor, "auth.login.failed", None, metadata, None)?);
     };
-    login_failures::clear(conn, Scope::Pair, &pair)?;
-    login_failures::clear(conn, Scope::Account, &account)?;
-    let (session_id, expires_at) = accounts::start_session(conn, user.id)?;
+    login_failures::clear(tx.conn(), Scope::Pair, &pair)?;
+    login_failures::clear(tx.conn(), Scope::Account, &account)?;
+    let (session_id, expires_at) = accounts::start_session(tx.conn(), user.id)?;
     let actor = Actor {
         user_id: Some(user.id),
         username: Some(user.username.clone()),
         token_id: None,
         ip,
     };
-    audit::record(conn, &actor, "auth.login", None, json!({}))?;
-    Ok(Some((user, session_id, expires_at)))
+    let signed_in = (user, session_id, expires_at);
+    Ok(tx.audit_as(&actor, "auth.login", None, json!({}), Some(signed_in))?)
 }
 
 #[cfg(test)]

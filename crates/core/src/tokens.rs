@@ -6,7 +6,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::DomainError;
-use super::audit::{self, Actor};
+use super::audit::{Audited, Tx};
 use super::crypto::{random_bytes, sha256};
 
 pub const TOKEN_PREFIX: &str = "pkt_";
@@ -44,11 +44,10 @@ pub fn view(row: &tokens::TokenRow) -> TokenView {
 
 /// Creates a token; returns its plaintext (shown once) and its view.
 pub fn create(
-    conn: &mut DbConnection,
-    actor: &Actor,
+    tx: &mut Tx<'_>,
     owner_id: i64,
     request: &CreateTokenRequest,
-) -> Result<(String, TokenView), DomainError> {
+) -> Result<Audited<(String, TokenView)>, DomainError> {
     let name = request.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(DomainError::Validation(
@@ -75,7 +74,7 @@ pub fn create(
     let secret = format!("{TOKEN_PREFIX}{}", random_base62(40));
     let prefix = &secret[..TOKEN_PREFIX.len() + 8];
     let row = tokens::insert(
-        conn,
+        tx.conn(),
         &tokens::TokenInsertForm {
             owner_id,
             name,
@@ -86,25 +85,25 @@ pub fn create(
             expires_at: request.expires_at.map(pulsekey_db::to_stored),
         },
     )?;
-    audit::record(
-        conn,
-        actor,
+    let value = (secret, view(&row));
+    Ok(tx.audit(
         "token.create",
         None,
         json!({ "tokenId": row.id, "name": row.name, "scopes": scopes, "prefix": row.prefix }),
-    )?;
-    Ok((secret, view(&row)))
+        value,
+    )?)
 }
 
-pub fn revoke(conn: &mut DbConnection, actor: &Actor, id: i64) -> Result<(), DomainError> {
-    if !tokens::exists(conn, id)? {
+pub fn revoke(tx: &mut Tx<'_>, id: i64) -> Result<Audited<()>, DomainError> {
+    if !tokens::exists(tx.conn(), id)? {
         return Err(DomainError::NotFound("token"));
     }
     // Revoking twice is not an error, but only the first one is an action worth auditing.
-    if tokens::revoke(conn, id, pulsekey_db::now())? {
-        audit::record(conn, actor, "token.revoke", None, json!({ "tokenId": id }))?;
+    if tokens::revoke(tx.conn(), id, pulsekey_db::now())? {
+        Ok(tx.audit("token.revoke", None, json!({ "tokenId": id }), ())?)
+    } else {
+        Ok(Audited::nothing_changed(()))
     }
-    Ok(())
 }
 
 /// The token and its owner, if the token is live: not revoked, not expired, and owned by

@@ -367,9 +367,12 @@ fn serve(args: &ServeArgs) -> Result<(), ConfigError> {
         source("PULSEKEY_DATA_KEY", &args.storage.data_key, shared),
         source("PULSEKEY_SIGNING_KEY", &args.signing_key, shared),
     )?;
-    let first_admin = db
-        .transaction(pulsekey_core::accounts::bootstrap_admin)
-        .map_err(|err| ConfigError(format!("cannot create the first admin: {err}")))?;
+    let first_admin = pulsekey_core::audit::act(
+        &db,
+        &pulsekey_core::audit::Actor::system(),
+        pulsekey_core::accounts::bootstrap_admin,
+    )
+    .map_err(|err| ConfigError(format!("cannot create the first admin: {err}")))?;
     let listener = TcpListener::bind(config.bind)
         .map_err(|err| ConfigError(format!("cannot listen on {}: {err}", config.bind)))?;
     tracing::info!(
@@ -417,10 +420,10 @@ fn create_user(
     };
     let new_user = NewUser::prepare(&request).map_err(|err| ConfigError(err.to_string()))?;
     let db = open_database(storage, 1)?;
-    let actor = Actor::cli();
-    let user = db
-        .transaction(|conn| accounts::create_user(conn, &actor, &new_user))
-        .map_err(|err| ConfigError(err.to_string()))?;
+    let user = pulsekey_core::audit::act(&db, &Actor::cli(), |tx| {
+        accounts::create_user(tx, &new_user)
+    })
+    .map_err(|err| ConfigError(err.to_string()))?;
     println!(
         "created {} {} (id {})",
         user.role.as_str(),

@@ -229,8 +229,8 @@ pub fn rotate_data_key(storage: &StorageArgs, new_key: Option<String>) -> Result
         secrets::write_private(&pending, &new_text)?;
         sync_dir(&storage.data_dir)?;
     }
-    let rotated = db.transaction(|conn| {
-        pulsekey_core::servers::rotate_data_key(conn, &Actor::cli(), &old, &new)
+    let rotated = pulsekey_core::audit::act(&db, &Actor::cli(), |tx| {
+        pulsekey_core::servers::rotate_data_key(tx, &old, &new)
     });
     let rotated = match rotated {
         Ok(rotated) => rotated,

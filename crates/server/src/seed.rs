@@ -107,16 +107,9 @@ pub fn seed(
     }
     out.flush()
         .map_err(|err| ConfigError(format!("cannot write keys: {err}")))?;
-    db.transaction(|conn| {
-        let actor = Actor::cli();
-        audit::record(
-            conn,
-            &actor,
-            "dev.seed",
-            None,
-            json!({ "customers": customers, "usernamePrefix": format!("seed-{run}-") }),
-        )
-        .map_err(pulsekey_core::DomainError::from)
+    audit::act(db, &Actor::cli(), |tx| {
+        let metadata = json!({ "customers": customers, "usernamePrefix": format!("seed-{run}-") });
+        Ok(tx.audit("dev.seed", None, metadata, ())?)
     })
     .map_err(failed)?;
     Ok(password)

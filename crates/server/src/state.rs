@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use actix_web::web;
-use pulsekey_db::{Db, DbError};
+use pulsekey_core::DomainError;
+use pulsekey_core::audit::{self, Actor, Audited, Tx};
+use pulsekey_db::{Db, DbConnection, DbError};
 
 use crate::config::Config;
 use crate::error::ApiError;
@@ -46,7 +48,7 @@ impl AppState {
         }))
     }
 
-    /// Runs blocking storage work off the async workers.
+    /// Runs blocking storage work off the async workers: the one way onto the pool.
     pub async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
@@ -54,5 +56,24 @@ impl AppState {
     {
         let db = self.db.clone();
         web::block(move || f(&db)).await?
+    }
+
+    /// A read: `f` gets a pooled connection.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DomainError> + Send + 'static,
+    {
+        self.blocking(move |db| Ok(f(&mut *db.conn()?)?)).await
+    }
+
+    /// An action by `actor`, with its audit entry, in one transaction.
+    pub async fn act<T, F>(&self, actor: Actor, action: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<Audited<T>, DomainError> + Send + 'static,
+    {
+        self.blocking(move |db| Ok(audit::act(db, &actor, action)?))
+            .await
     }
 }

@@ -34,14 +34,7 @@ pub async fn login(
     };
     let (attempt, at) = (username.clone(), address.clone());
     let counts = state
-        .blocking(move |db| {
-            Ok(sign_in::counts(
-                &mut *db.conn()?,
-                &attempt,
-                &at,
-                pulsekey_db::now(),
-            )?)
-        })
+        .read(move |conn| sign_in::counts(conn, &attempt, &at, pulsekey_db::now()))
         .await?;
     match sign_in::gate(limits, &counts, pulsekey_db::now()) {
         sign_in::Gate::Closed { retry_after_secs } => {
@@ -53,8 +46,9 @@ pub async fn login(
         sign_in::Gate::Open { .. } => {}
     }
     let signed_in = state
-        .blocking(move |db| {
-            db.transaction(|conn| Ok(sign_in::attempt(conn, &username, &password, &address, ip)?))
+        // Who acts is known only once the password is checked: the attempt names its actor.
+        .act(Default::default(), move |tx| {
+            sign_in::attempt(tx, &username, &password, &address, ip)
         })
         .await?;
     let Some((user, session_id, expires_at)) = signed_in else {
@@ -113,8 +107,6 @@ pub async fn logout(state: SharedState, principal: Principal) -> Result<HttpResp
 #[get("/auth/me")]
 pub async fn me(state: SharedState, principal: Principal) -> Result<web::Json<UserView>, ApiError> {
     let id = principal.user_id;
-    let user = state
-        .blocking(move |db| Ok(accounts::get_user(&mut *db.conn()?, id)?))
-        .await?;
+    let user = state.read(move |conn| accounts::get_user(conn, id)).await?;
     Ok(web::Json(user))
 }

@@ -27,7 +27,7 @@ pub async fn list_my_servers(
     let interval = state.config.heartbeat_interval_secs;
     Ok(web::Json(
         state
-            .blocking(move |db| Ok(servers::my_servers(&mut *db.conn()?, owner, interval)?))
+            .read(move |conn| servers::my_servers(conn, owner, interval))
             .await?,
     ))
 }
@@ -53,18 +53,10 @@ pub async fn get_install_config(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let owner = principal.require_customer()?;
-    let (id, actor, state2) = (id.into_inner(), principal.actor(), state.clone());
+    let (id, data_key) = (id.into_inner(), state.secrets.data_key.clone());
     let license_key = state
-        .blocking(move |db| {
-            db.transaction(|conn| {
-                Ok(servers::install_key(
-                    conn,
-                    &actor,
-                    &state2.secrets.data_key,
-                    owner,
-                    id,
-                )?)
-            })
+        .act(principal.actor(), move |tx| {
+            servers::install_key(tx, &data_key, owner, id)
         })
         .await?;
     let config = InstallConfig {

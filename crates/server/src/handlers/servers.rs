@@ -31,19 +31,10 @@ pub async fn create_server(
     principal.require_admin(Scope::LicensesWrite)?;
     let actor = principal.actor();
     let interval = state.config.heartbeat_interval_secs;
-    let state2 = state.clone();
+    let data_key = state.secrets.data_key.clone();
     let server = state
-        .blocking(move |db| {
-            db.transaction(|conn| {
-                Ok(servers::create_server(
-                    conn,
-                    &actor,
-                    &state2.secrets.data_key,
-                    body.owner_id,
-                    &body.name,
-                    interval,
-                )?)
-            })
+        .act(actor, move |tx| {
+            servers::create_server(tx, &data_key, body.owner_id, &body.name, interval)
         })
         .await?;
     Ok(HttpResponse::Created().json(server))
@@ -73,7 +64,7 @@ pub async fn get_server(
     let interval = state.config.heartbeat_interval_secs;
     Ok(web::Json(
         state
-            .blocking(move |db| Ok(servers::get_server(&mut *db.conn()?, id, interval)?))
+            .read(move |conn| servers::get_server(conn, id, interval))
             .await?,
     ))
 }
@@ -101,7 +92,7 @@ pub async fn get_license(
     let id = id.into_inner();
     let interval = state.config.heartbeat_interval_secs;
     let server = state
-        .blocking(move |db| Ok(servers::get_server(&mut *db.conn()?, id, interval)?))
+        .read(move |conn| servers::get_server(conn, id, interval))
         .await?;
     Ok(web::Json(server.license))
 }
@@ -126,10 +117,10 @@ pub async fn reveal_license(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_admin(Scope::LicensesWrite)?;
-    let (id, actor, state2) = (id.into_inner(), principal.actor(), state.clone());
+    let (id, data_key) = (id.into_inner(), state.secrets.data_key.clone());
     let key = state
-        .blocking(move |db| {
-            db.transaction(|conn| Ok(servers::reveal(conn, &actor, &state2.secrets.data_key, id)?))
+        .act(principal.actor(), move |tx| {
+            servers::reveal(tx, &data_key, id)
         })
         .await?;
     Ok(HttpResponse::Ok()
@@ -157,19 +148,11 @@ pub async fn regenerate_license(
     id: web::Path<i64>,
 ) -> Result<web::Json<LicenseView>, ApiError> {
     principal.require_admin(Scope::LicensesWrite)?;
-    let (id, actor, state2) = (id.into_inner(), principal.actor(), state.clone());
+    let (id, data_key) = (id.into_inner(), state.secrets.data_key.clone());
     let interval = state.config.heartbeat_interval_secs;
     let view = state
-        .blocking(move |db| {
-            db.transaction(|conn| {
-                Ok(servers::regenerate(
-                    conn,
-                    &actor,
-                    &state2.secrets.data_key,
-                    id,
-                    interval,
-                )?)
-            })
+        .act(principal.actor(), move |tx| {
+            servers::regenerate(tx, &data_key, id, interval)
         })
         .await?;
     Ok(web::Json(view))
@@ -204,11 +187,11 @@ pub async fn revoke_license(
     principal.require_admin(Scope::LicensesWrite)?;
     let request: RevokeRequest = super::optional_json(&req, &body.0)?.unwrap_or_default();
     let grace_days = request.grace_days.unwrap_or(state.config.grace_days);
-    let (id, actor) = (id.into_inner(), principal.actor());
+    let id = id.into_inner();
     let interval = state.config.heartbeat_interval_secs;
     let view = state
-        .blocking(move |db| {
-            db.transaction(|conn| Ok(servers::revoke(conn, &actor, id, grace_days, interval)?))
+        .act(principal.actor(), move |tx| {
+            servers::revoke(tx, id, grace_days, interval)
         })
         .await?;
     Ok(web::Json(view))
@@ -235,11 +218,11 @@ pub async fn reinstate_license(
     id: web::Path<i64>,
 ) -> Result<web::Json<LicenseView>, ApiError> {
     principal.require_admin(Scope::LicensesWrite)?;
-    let (id, actor) = (id.into_inner(), principal.actor());
+    let id = id.into_inner();
     let interval = state.config.heartbeat_interval_secs;
     let view = state
-        .blocking(move |db| {
-            db.transaction(|conn| Ok(servers::reinstate(conn, &actor, id, interval)?))
+        .act(principal.actor(), move |tx| {
+            servers::reinstate(tx, id, interval)
         })
         .await?;
     Ok(web::Json(view))

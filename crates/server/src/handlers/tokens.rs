@@ -24,7 +24,7 @@ pub async fn list_tokens(
 ) -> Result<web::Json<TokenList>, ApiError> {
     principal.require_admin_session()?;
     let rows = state
-        .blocking(|db| Ok(pulsekey_db::tokens::list(&mut *db.conn()?)?))
+        .read(|conn| Ok(pulsekey_db::tokens::list(conn)?))
         .await?;
     Ok(web::Json(TokenList {
         items: rows.iter().map(tokens::view).collect(),
@@ -55,7 +55,7 @@ pub async fn create_token(
     let actor = principal.actor();
     let owner = principal.user_id;
     let (token, view) = state
-        .blocking(move |db| db.transaction(|conn| Ok(tokens::create(conn, &actor, owner, &body)?)))
+        .act(actor, move |tx| tokens::create(tx, owner, &body))
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
@@ -84,8 +84,6 @@ pub async fn revoke_token(
     principal.require_admin_session()?;
     let actor = principal.actor();
     let id = id.into_inner();
-    state
-        .blocking(move |db| db.transaction(|conn| Ok(tokens::revoke(conn, &actor, id)?)))
-        .await?;
+    state.act(actor, move |tx| tokens::revoke(tx, id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -8,6 +8,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::SharedState;
 use pulsekey_core::accounts::{self, NewUser, UserChanges};
+use pulsekey_core::audit;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -50,15 +51,7 @@ pub async fn list_users(
         limit,
     } = query.into_inner();
     let page = state
-        .blocking(move |db| {
-            Ok(accounts::list_users(
-                &mut *db.conn()?,
-                role,
-                q,
-                cursor.as_deref(),
-                limit,
-            )?)
-        })
+        .read(move |conn| accounts::list_users(conn, role, q, cursor.as_deref(), limit))
         .await?;
     Ok(web::Json(page))
 }
@@ -88,8 +81,11 @@ pub async fn create_user(
     let actor = principal.actor();
     let user = state
         .blocking(move |db| {
+            // Hashed before the transaction: argon2 must not hold the write lock.
             let new_user = NewUser::prepare(&body)?;
-            db.transaction(|conn| Ok(accounts::create_user(conn, &actor, &new_user)?))
+            Ok(audit::act(db, &actor, |tx| {
+                accounts::create_user(tx, &new_user)
+            })?)
         })
         .await?;
     Ok(HttpResponse::Created().json(user))
@@ -117,9 +113,7 @@ pub async fn get_user(
     principal.require_admin(Scope::Read)?;
     let id = id.into_inner();
     Ok(web::Json(
-        state
-            .blocking(move |db| Ok(accounts::get_user(&mut *db.conn()?, id)?))
-            .await?,
+        state.read(move |conn| accounts::get_user(conn, id)).await?,
     ))
 }
 
@@ -153,8 +147,11 @@ pub async fn update_user(
     let actor = principal.actor();
     let user = state
         .blocking(move |db| {
+            // Hashed before the transaction: argon2 must not hold the write lock.
             let changes = UserChanges::prepare(&body)?;
-            db.transaction(|conn| Ok(accounts::update_user(conn, &actor, id, &changes)?))
+            Ok(audit::act(db, &actor, |tx| {
+                accounts::update_user(tx, id, &changes)
+            })?)
         })
         .await?;
     Ok(web::Json(user))
@@ -183,13 +180,7 @@ pub async fn list_user_servers(
     let id = id.into_inner();
     let interval = state.config.heartbeat_interval_secs;
     let list = state
-        .blocking(move |db| {
-            Ok(pulsekey_core::servers::list_for_owner(
-                &mut *db.conn()?,
-                id,
-                interval,
-            )?)
-        })
+        .read(move |conn| pulsekey_core::servers::list_for_owner(conn, id, interval))
         .await?;
     Ok(web::Json(list))
 }

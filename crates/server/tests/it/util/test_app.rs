@@ -249,7 +249,7 @@ impl TestApp {
         let db = self.db.clone();
         let view = tokio::task::spawn_blocking(move || {
             let user = NewUser::prepare(&request).unwrap();
-            db.transaction(|conn| create_user(conn, &Default::default(), &user))
+            pulsekey_core::audit::act(&db, &Default::default(), |tx| create_user(tx, &user))
                 .unwrap()
         })
         .await
