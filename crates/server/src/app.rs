@@ -5,64 +5,12 @@ use std::net::TcpListener;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpServer, web};
-use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
-use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::error::{json_error, path_error, query_error};
+use crate::error::{path_error, query_error};
 use crate::handlers;
-use crate::openapi::ApiDoc;
 use crate::state::SharedState;
-
-/// Largest JSON body any route accepts.
-pub const JSON_LIMIT: usize = 16 * 1024;
-
-/// Every documented route. Registered through utoipa-actix-web so the OpenAPI document
-/// cannot miss one.
-pub fn routes(cfg: &mut ServiceConfig) {
-    use handlers::*;
-    cfg.service(health::healthz)
-        .service(health::readyz)
-        .service(health::metrics)
-        .service(heartbeat::heartbeat)
-        .service(
-            utoipa_actix_web::scope("/api/v1")
-                .service(auth::login)
-                .service(auth::logout)
-                .service(auth::me)
-                .service(users::list_users)
-                .service(users::create_user)
-                .service(users::get_user)
-                .service(users::update_user)
-                .service(users::list_user_servers)
-                .service(servers::create_server)
-                .service(servers::get_server)
-                .service(servers::get_license)
-                .service(servers::reveal_license)
-                .service(servers::regenerate_license)
-                .service(servers::revoke_license)
-                .service(servers::reinstate_license)
-                .service(audit::list_audit_log)
-                .service(me::list_my_servers)
-                .service(me::get_install_config)
-                .service(tokens::list_tokens)
-                .service(tokens::create_token)
-                .service(tokens::revoke_token),
-        );
-}
-
-/// The OpenAPI document, generated from the routes.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = App::new()
-        .into_utoipa_app()
-        .openapi(ApiDoc::openapi())
-        .configure(routes)
-        .split_for_parts();
-    let mut api = api;
-    crate::openapi::add_common_responses(&mut api);
-    api
-}
 
 pub fn app(
     state: SharedState,
@@ -75,25 +23,19 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let (app, mut api) = App::new()
+    let (app, _) = App::new()
         .wrap_fn(crate::middleware::docs_headers)
         .wrap_fn(crate::middleware::limit_in_flight)
         .wrap_fn(crate::middleware::limit_headers)
         // Outermost, so it also times and counts what the header limit turns away.
         .wrap_fn(crate::middleware::observe)
         .app_data(state)
-        .app_data(
-            web::JsonConfig::default()
-                .limit(JSON_LIMIT)
-                .error_handler(|err, _| json_error(err, JSON_LIMIT).into()),
-        )
         .app_data(web::QueryConfig::default().error_handler(|err, _| query_error(err).into()))
         .app_data(web::PathConfig::default().error_handler(|err, _| path_error(err).into()))
         .into_utoipa_app()
-        .openapi(ApiDoc::openapi())
-        .configure(routes)
+        .configure(handlers::routes)
         .split_for_parts();
-    crate::openapi::add_common_responses(&mut api);
+    let api = crate::openapi::document().clone();
     app.service(SwaggerUi::new("/api-docs/{_:.*}").url("/api-docs/openapi.json", api))
         .default_service(web::to(crate::spa::fallback))
 }

@@ -196,19 +196,6 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
-/// Renders the body-parsing failures of actix's extractors in our shape.
-pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> ApiError {
-    use actix_web::error::JsonPayloadError as E;
-    match err {
-        E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge { limit },
-        E::ContentType => ApiError::UnsupportedMediaType(
-            "the body must be JSON (Content-Type: application/json)".to_owned(),
-        ),
-        E::Deserialize(err) => ApiError::BadRequest(format!("invalid JSON body: {err}")),
-        other => ApiError::BadRequest(format!("could not read the body: {other}")),
-    }
-}
-
 pub fn query_error(err: actix_web::error::QueryPayloadError) -> ApiError {
     ApiError::BadRequest(format!("invalid query string: {err}"))
 }

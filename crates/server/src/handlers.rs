@@ -16,10 +16,47 @@ use std::pin::Pin;
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use futures_util::StreamExt as _;
 use serde::de::DeserializeOwned;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::ApiError;
 
-/// A request body read whole, refused with a JSON 413 past [`crate::app::JSON_LIMIT`].
+/// Largest JSON body any route accepts.
+pub const JSON_LIMIT: usize = 16 * 1024;
+
+/// Every documented route. Registered through utoipa-actix-web so the OpenAPI document
+/// cannot miss one.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(heartbeat::heartbeat)
+        .service(
+            utoipa_actix_web::scope("/api/v1")
+                .service(auth::login)
+                .service(auth::logout)
+                .service(auth::me)
+                .service(users::list_users)
+                .service(users::create_user)
+                .service(users::get_user)
+                .service(users::update_user)
+                .service(users::list_user_servers)
+                .service(servers::create_server)
+                .service(servers::get_server)
+                .service(servers::get_license)
+                .service(servers::reveal_license)
+                .service(servers::regenerate_license)
+                .service(servers::revoke_license)
+                .service(servers::reinstate_license)
+                .service(audit::list_audit_log)
+                .service(me::list_my_servers)
+                .service(me::get_install_config)
+                .service(tokens::list_tokens)
+                .service(tokens::create_token)
+                .service(tokens::revoke_token),
+        );
+}
+
+/// A request body read whole, refused with a JSON 413 past [`JSON_LIMIT`].
 /// Reading it also matters for keep-alive: actix closes connections whose body is left.
 pub struct Body(pub actix_web::web::Bytes);
 
@@ -28,7 +65,7 @@ impl FromRequest for Body {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = crate::app::JSON_LIMIT;
+        let limit = JSON_LIMIT;
         // The whole body must arrive within the request timeout: a client that trickles it
         // would otherwise hold its connection (and a descriptor) as long as it likes.
         let deadline = req

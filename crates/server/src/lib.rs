@@ -21,6 +21,7 @@ pub mod secrets;
 mod seed;
 mod spa;
 pub mod state;
+mod storage;
 
 pub use config::Config;
 pub use error::ApiError;

@@ -63,9 +63,26 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// The OpenAPI document, generated once from the routes; the app serves it and the
+/// fallback reads which paths exist from it.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        use utoipa::OpenApi as _;
+        use utoipa_actix_web::AppExt as _;
+        let (_, mut api) = actix_web::App::new()
+            .into_utoipa_app()
+            .openapi(ApiDoc::openapi())
+            .configure(crate::handlers::routes)
+            .split_for_parts();
+        add_common_responses(&mut api);
+        api
+    })
+}
+
 /// The document as YAML, as checked in at the repository root.
 pub fn yaml() -> Result<String, String> {
-    crate::app::openapi()
+    document()
         .to_yaml()
         .map_err(|err| format!("cannot write the OpenAPI document as YAML: {err}"))
 }

@@ -133,7 +133,7 @@ fn routes() -> Vec<(&'static str, &'static str, Rule)> {
 
 #[test]
 fn every_documented_route_has_a_row() {
-    let spec = serde_json::to_value(pulsekey_server::app::openapi()).unwrap();
+    let spec = serde_json::to_value(pulsekey_server::openapi::document()).unwrap();
     let documented: BTreeSet<(String, String)> = spec["paths"]
         .as_object()
         .unwrap()

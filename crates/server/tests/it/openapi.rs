@@ -29,7 +29,7 @@ both_backends! {
     async fn the_served_document_is_the_generated_one(app) {
         let served: serde_json::Value =
             app.client.get(app.at("/api-docs/openapi.json")).send().await.unwrap().json().await.unwrap();
-        let generated = serde_json::to_value(pulsekey_server::app::openapi()).unwrap();
+        let generated = serde_json::to_value(pulsekey_server::openapi::document()).unwrap();
         assert_eq!(served, generated);
         let ui = app.client.get(app.at("/api-docs/")).send().await.unwrap();
         assert_eq!(ui.status(), 200);
