@@ -1,7 +1,7 @@
 //! Reading the audit log: filtered keyset pages and CSV / JSON-lines exports.
 
 use pulsekey_db::DbConnection;
-use pulsekey_db::audit::{self, AuditQuery, AuditRow};
+use pulsekey_db::audit::{self, AuditListed, AuditQuery};
 use pulsekey_types::{AuditEntry, AuditPage};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -63,12 +63,14 @@ impl AuditFilter {
     }
 }
 
-pub fn entry(row: &AuditRow) -> AuditEntry {
+pub fn entry(listed: &AuditListed) -> AuditEntry {
+    let row = &listed.row;
     AuditEntry {
         id: row.id,
         at: pulsekey_db::from_stored(row.at),
         action: row.action.clone(),
         target: row.target,
+        target_owner_id: listed.target_owner_id,
         user_id: row.user_id,
         username: row.username.clone(),
         metadata: serde_json::from_str(&row.metadata).unwrap_or(serde_json::Value::Null),
@@ -166,7 +168,7 @@ pub fn export_chunk(
         }
     }
     let next = (rows.len() as i64 == EXPORT_CHUNK)
-        .then(|| rows.last().map(|r| r.id))
+        .then(|| rows.last().map(|r| r.row.id))
         .flatten();
     Ok((out, next))
 }

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
-use crate::schema::audit_log;
+use crate::schema::{audit_log, servers};
 use crate::{DbConnection, DbError};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -51,8 +51,19 @@ pub fn insert(conn: &mut DbConnection, form: &AuditInsertForm<'_>) -> Result<i64
         .get_result(conn)?)
 }
 
-pub fn list(conn: &mut DbConnection, query: &AuditQuery) -> Result<Vec<AuditRow>, DbError> {
-    let mut select = audit_log::table.select(AuditRow::as_select()).into_boxed();
+/// An audit row as listed: with the owner of the server it targets, while that server
+/// exists, so that a reader can link to it without asking once per row.
+#[derive(Debug, Clone)]
+pub struct AuditListed {
+    pub row: AuditRow,
+    pub target_owner_id: Option<i64>,
+}
+
+pub fn list(conn: &mut DbConnection, query: &AuditQuery) -> Result<Vec<AuditListed>, DbError> {
+    let mut select = audit_log::table
+        .left_join(servers::table.on(audit_log::target.eq(servers::id.nullable())))
+        .select((AuditRow::as_select(), servers::owner_id.nullable()))
+        .into_boxed();
     if let Some(action) = &query.action {
         select = select.filter(audit_log::action.eq(action.clone()));
     }
@@ -71,8 +82,15 @@ pub fn list(conn: &mut DbConnection, query: &AuditQuery) -> Result<Vec<AuditRow>
     if let Some(before) = query.before_id {
         select = select.filter(audit_log::id.lt(before));
     }
-    Ok(select
+    let rows: Vec<(AuditRow, Option<i64>)> = select
         .order(audit_log::id.desc())
         .limit(query.limit)
-        .load(conn)?)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(row, target_owner_id)| AuditListed {
+            row,
+            target_owner_id,
+        })
+        .collect())
 }

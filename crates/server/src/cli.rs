@@ -8,9 +8,9 @@ use pulsekey_db::Backend;
 
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
+use crate::config::secrets::{SecretSource, Secrets};
 use crate::config::{Config, ConfigError, ServeArgs, StorageArgs};
-use crate::secrets::{SecretSource, Secrets};
-use crate::state::AppState;
+use crate::http::state::AppState;
 
 #[derive(Debug, Parser)]
 #[command(name = "pulsekey", version, about = "Self-hosted license server")]
@@ -137,17 +137,17 @@ pub fn main() -> ExitCode {
     init_logging(log_format);
     let result = match cli.command {
         Command::Config(ConfigCommand::Check(args)) => config_check(&args, &described),
-        Command::Backup { out, storage } => crate::operations::backup(&storage, &out),
-        Command::Restore { from, storage } => crate::operations::restore(&storage, &from),
+        Command::Backup { out, storage } => crate::ops::maintenance::backup(&storage, &out),
+        Command::Restore { from, storage } => crate::ops::maintenance::restore(&storage, &from),
         Command::MigrateTo {
             target_url,
             data_dir,
-        } => crate::migrate::migrate_to(&data_dir, &target_url),
+        } => crate::ops::migrate::migrate_to(&data_dir, &target_url),
         Command::Keys(KeysCommand::RotateDataKey {
             new_key_stdin,
             storage,
         }) => read_new_key(new_key_stdin)
-            .and_then(|key| crate::operations::rotate_data_key(&storage, key)),
+            .and_then(|key| crate::ops::maintenance::rotate_data_key(&storage, key)),
         Command::Serve(args) => serve(&args),
         Command::Users(UsersCommand::Create {
             username,
@@ -161,7 +161,7 @@ pub fn main() -> ExitCode {
             keys_out,
             storage,
         }) => dev_seed(&storage, customers, &keys_out),
-        Command::Openapi => crate::openapi::yaml()
+        Command::Openapi => crate::http::openapi::yaml()
             .map(|yaml| print!("{yaml}"))
             .map_err(ConfigError),
     };
@@ -202,7 +202,7 @@ fn parse_command_line() -> Result<(Cli, String), ConfigError> {
         .try_get_matches_from(&args)
         .unwrap_or_else(|err| err.exit());
     let (args, from_file) = match matches.get_one::<std::path::PathBuf>("config") {
-        Some(path) => crate::config_file::apply(&root, &matches, args, path)?,
+        Some(path) => crate::config::file::apply(&root, &matches, args, path)?,
         None => (args, Default::default()),
     };
     let matches = root
@@ -210,8 +210,8 @@ fn parse_command_line() -> Result<(Cli, String), ConfigError> {
         .try_get_matches_from(&args)
         .unwrap_or_else(|err| err.exit());
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
-    let (command, leaf) = crate::config_file::leaf(&root, &matches);
-    let described = crate::config_file::describe(command, leaf, &from_file);
+    let (command, leaf) = crate::config::file::leaf(&root, &matches);
+    let described = crate::config::file::describe(command, leaf, &from_file);
     Ok((cli, described))
 }
 
@@ -236,7 +236,7 @@ fn config_check(args: &ServeArgs, described: &str) -> Result<(), ConfigError> {
             shared_database: false,
         }
     }
-    crate::secrets::check_values(
+    crate::config::secrets::check_values(
         source("PULSEKEY_JWT_SECRET", &args.jwt_secret),
         source("PULSEKEY_DATA_KEY", &args.storage.data_key),
         source("PULSEKEY_SIGNING_KEY", &args.signing_key),
@@ -266,8 +266,8 @@ fn init_logging(format: &str) {
 
 fn serve(args: &ServeArgs) -> Result<(), ConfigError> {
     let config = Config::from_serve_args(args)?;
-    let db = crate::storage::open_database(&args.storage, pool_size())?;
-    let _lock = crate::operations::hold_serve_lock(&config.data_dir)?;
+    let db = crate::ops::storage::open_database(&args.storage, pool_size())?;
+    let _lock = crate::ops::maintenance::hold_serve_lock(&config.data_dir)?;
     let shared = db.backend() == Backend::Postgres;
     fn source<'a>(
         variable: &'static str,
@@ -311,7 +311,7 @@ fn serve(args: &ServeArgs) -> Result<(), ConfigError> {
     let state = AppState::new(db, config, secrets)
         .map_err(|err| ConfigError(format!("cannot load the licenses: {err}")))?;
     actix_web::rt::System::new()
-        .block_on(crate::app::serve(state.into(), listener))
+        .block_on(crate::http::app::serve(state.into(), listener))
         .map_err(|err| ConfigError(format!("server stopped: {err}")))
 }
 
@@ -338,7 +338,7 @@ fn create_user(
         role,
     };
     let new_user = NewUser::prepare(&request).map_err(|err| ConfigError(err.to_string()))?;
-    let db = crate::storage::open_database(storage, 1)?;
+    let db = crate::ops::storage::open_database(storage, 1)?;
     let user = pulsekey_core::audit::act(&db, &Actor::cli(), |tx| {
         accounts::create_user(tx, &new_user)
     })
@@ -357,9 +357,9 @@ fn dev_seed(
     customers: u64,
     keys_out: &std::path::Path,
 ) -> Result<(), ConfigError> {
-    let db = crate::storage::open_database(storage, 2)?;
+    let db = crate::ops::storage::open_database(storage, 2)?;
     let shared = db.backend() == Backend::Postgres;
-    let data_key = crate::secrets::load_data_key(
+    let data_key = crate::config::secrets::load_data_key(
         &storage.data_dir,
         SecretSource {
             variable: "PULSEKEY_DATA_KEY",
@@ -368,7 +368,7 @@ fn dev_seed(
         },
     )?;
     let started = std::time::Instant::now();
-    let password = crate::seed::seed(&db, &data_key, customers, keys_out)?;
+    let password = crate::ops::seed::seed(&db, &data_key, customers, keys_out)?;
     println!(
         "seeded {customers} customers in {:.1} s; keys in {}; every seeded customer's password: {password}",
         started.elapsed().as_secs_f64(),

@@ -1,4 +1,8 @@
-//! Configuration: flags and `PULSEKEY_*` variables, validated once at start.
+//! Configuration: flags and `PULSEKEY_*` variables, validated once at start; the TOML file
+//! (`file`) and the generated or given secrets (`secrets`) beside them.
+
+pub mod file;
+pub mod secrets;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;

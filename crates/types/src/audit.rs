@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "openapi", schema(example = json!({"id": 1051, "at": "2026-11-29T18:00:00Z", "action": "server.license.revoke", "target": 42, "userId": 1, "username": "admin", "metadata": {"graceDays": 5, "graceExpiresAt": "2026-12-04T18:00:00Z"}, "ip": "198.51.100.4"})))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"id": 1051, "at": "2026-11-29T18:00:00Z", "action": "server.license.revoke", "target": 42, "targetOwnerId": 7, "userId": 1, "username": "admin", "metadata": {"graceDays": 5, "graceExpiresAt": "2026-12-04T18:00:00Z"}, "ip": "198.51.100.4"})))]
 pub struct AuditEntry {
     pub id: i64,
     #[serde(with = "time::serde::rfc3339")]
@@ -15,6 +15,9 @@ pub struct AuditEntry {
     /// The server acted on (`server.*` actions); null for other actions, whose subject
     /// is in `metadata` (`subjectUserId`, `tokenId`).
     pub target: Option<i64>,
+    /// The customer who owns `target`, while that server exists: where a reader finds it.
+    #[serde(default)]
+    pub target_owner_id: Option<i64>,
     /// The acting user, if one was signed in.
     pub user_id: Option<i64>,
     pub username: Option<String>,

@@ -9,6 +9,7 @@ pub mod health;
 pub mod heartbeat;
 pub mod license;
 pub mod server;
+pub mod settings;
 pub mod signature;
 pub mod token;
 pub mod user;
@@ -21,6 +22,7 @@ pub use license::{
     Connection, InstallConfig, LicenseStatus, LicenseView, RevealResponse, RevokeRequest,
 };
 pub use server::{CreateServerRequest, MyServer, MyServerList, ServerList, ServerView};
+pub use settings::SettingsView;
 pub use token::{CreateTokenRequest, CreatedToken, Scope, TokenList, TokenView};
 pub use user::{
     CreateUserRequest, LoginRequest, LoginResponse, Role, UpdateUserRequest, UserList, UserView,

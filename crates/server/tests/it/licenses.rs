@@ -1,6 +1,6 @@
 use pulsekey_types::{
     Connection, ErrorBody, ErrorCode, HeartbeatResponse, InstallConfig, LicenseStatus, LicenseView,
-    MyServerList, Role,
+    MyServerList, Role, SettingsView,
 };
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -122,6 +122,27 @@ both_backends! {
         assert_eq!(app.post("/api/v1/servers/abc/license/revoke", &admin, json!({})).await.status(), 400);
     }
 
+    async fn settings_tell_clients_the_grace_window_the_server_applies(app) {
+        let admin = app.admin_token().await;
+        let customer = app.create_user("acme", Role::Customer).await;
+        let session = app.login(&customer).await;
+        let settings: SettingsView = app.get("/api/v1/settings", &session).await.json().await.unwrap();
+        assert_eq!(settings, app.get("/api/v1/settings", &admin).await.json::<SettingsView>().await.unwrap());
+        assert_eq!(settings.heartbeat_interval_secs, 60);
+        let server = app.create_server(&admin, customer.id, "acme-prod").await;
+        let path = format!("/api/v1/servers/{server}/license/revoke");
+        let too_long = json!({ "graceDays": settings.grace_days_max + 1 });
+        assert_eq!(app.post(&path, &admin, too_long).await.status(), 422);
+        let too_short = json!({ "graceDays": settings.grace_days_min - 1 });
+        assert_eq!(app.post(&path, &admin, too_short).await.status(), 422);
+        let by_default: LicenseView = app.post(&path, &admin, json!({})).await.json().await.unwrap();
+        let expected = OffsetDateTime::now_utc() + Duration::days(settings.grace_days_default);
+        assert!((by_default.grace_expires_at.unwrap() - expected).abs() < Duration::minutes(1));
+        app.post(&format!("/api/v1/servers/{server}/license/reinstate"), &admin, json!({})).await;
+        let longest = json!({ "graceDays": settings.grace_days_max });
+        assert_eq!(app.post(&path, &admin, longest).await.status(), 200);
+    }
+
     async fn customers_see_only_their_own_servers_and_install_a_working_config(app) {
         let admin = app.admin_token().await;
         let acme = app.create_user("acme", Role::Customer).await;
@@ -198,6 +219,10 @@ both_backends! {
         let page: pulsekey_types::AuditPage = app.get("/api/v1/audit-log?action=server.license.regenerate&limit=2", &admin).await.json().await.unwrap();
         assert_eq!(page.items.len(), 2);
         assert!(page.items[0].id > page.items[1].id);
+        // Each entry names the owner of its server, so a reader links it without a lookup.
+        assert!(page.items.iter().all(|e| (e.target, e.target_owner_id) == (Some(server), Some(acme.id))));
+        let sign_ins = app.audit(&admin, "action=auth.login").await;
+        assert!(!sign_ins.is_empty() && sign_ins.iter().all(|e| e.target_owner_id.is_none()));
         let next: pulsekey_types::AuditPage = app.get(&format!("/api/v1/audit-log?action=server.license.regenerate&limit=2&cursor={}", page.next_cursor.unwrap()), &admin).await.json().await.unwrap();
         assert_eq!((next.items.len(), next.next_cursor), (1, None));
         let future = app.audit(&admin, "from=2999-01-01T00:00:00Z").await;

@@ -9,7 +9,7 @@ fn snapshot_path() -> PathBuf {
 
 #[test]
 fn checked_in_openapi_yaml_matches_the_code() {
-    let generated = pulsekey_server::openapi::yaml().expect("the document renders");
+    let generated = pulsekey_server::http::openapi::yaml().expect("the document renders");
     assert!(
         generated.contains("/healthz"),
         "the generator produced no paths"
@@ -29,7 +29,7 @@ both_backends! {
     async fn the_served_document_is_the_generated_one(app) {
         let served: serde_json::Value =
             app.client.get(app.at("/api-docs/openapi.json")).send().await.unwrap().json().await.unwrap();
-        let generated = serde_json::to_value(pulsekey_server::openapi::document()).unwrap();
+        let generated = serde_json::to_value(pulsekey_server::http::openapi::document()).unwrap();
         assert_eq!(served, generated);
         let ui = app.client.get(app.at("/api-docs/")).send().await.unwrap();
         assert_eq!(ui.status(), 200);
@@ -39,7 +39,7 @@ both_backends! {
 
 #[test]
 fn examples_show_only_masked_keys() {
-    let yaml = pulsekey_server::openapi::yaml().expect("the document renders");
+    let yaml = pulsekey_server::http::openapi::yaml().expect("the document renders");
     assert!(
         yaml.contains("pk_•••••…•Ab3f"),
         "the examples should show the masked form"

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use pulsekey_db::Db;
 use pulsekey_db::testing::TempPgDatabase;
 use pulsekey_server::Config;
-use pulsekey_server::secrets::{SecretSource, Secrets};
-use pulsekey_server::state::AppState;
+use pulsekey_server::config::secrets::{SecretSource, Secrets};
+use pulsekey_server::http::state::AppState;
 
 #[allow(dead_code)]
 pub struct TestApp {
@@ -207,13 +207,14 @@ fn start_node(
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let system = actix_web::rt::System::new();
-        let server =
-            actix_web::HttpServer::new(move || pulsekey_server::app::app(state.clone().into()))
-                .workers(2)
-                .listen(listener)
-                .unwrap()
-                .disable_signals()
-                .run();
+        let server = actix_web::HttpServer::new(move || {
+            pulsekey_server::http::app::app(state.clone().into())
+        })
+        .workers(2)
+        .listen(listener)
+        .unwrap()
+        .disable_signals()
+        .run();
         let _ = tx.send(server.handle());
         let _ = system.block_on(server);
     });

@@ -3,9 +3,9 @@ use futures_util::stream;
 use pulsekey_types::{AuditPage, ErrorBody, Scope};
 use serde::Deserialize;
 
-use crate::auth::Principal;
-use crate::error::ApiError;
-use crate::state::SharedState;
+use crate::http::auth::Principal;
+use crate::http::error::ApiError;
+use crate::http::state::SharedState;
 use pulsekey_core::audit_log::{self, AuditFilter, ExportFormat};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

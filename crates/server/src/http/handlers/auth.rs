@@ -1,9 +1,9 @@
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use pulsekey_types::{ErrorBody, LoginRequest, LoginResponse, UserView};
 
-use crate::auth::{Principal, Via, encode_session, expired_session_cookie, session_cookie};
-use crate::error::ApiError;
-use crate::state::SharedState;
+use crate::http::auth::{Principal, Via, encode_session, expired_session_cookie, session_cookie};
+use crate::http::error::ApiError;
+use crate::http::state::SharedState;
 use pulsekey_core::{accounts, sign_in};
 
 /// Sign in. Returns a bearer token for API clients and sets the same session in an
@@ -26,7 +26,8 @@ pub async fn login(
     body: super::JsonObject<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { username, password } = body.into_inner();
-    let ip = crate::net::client_ip(&req, &state.config.trusted_proxies).map(|ip| ip.to_string());
+    let ip =
+        crate::http::net::client_ip(&req, &state.config.trusted_proxies).map(|ip| ip.to_string());
     let address = ip.clone().unwrap_or_else(|| "unknown".into());
     let limits = sign_in::Limits {
         per_account: state.config.login_failures_per_account.into(),

@@ -8,9 +8,9 @@ use actix_web::{App, HttpServer, web};
 use utoipa_actix_web::AppExt as _;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::error::{path_error, query_error};
-use crate::handlers;
-use crate::state::SharedState;
+use crate::http::error::{path_error, query_error};
+use crate::http::handlers;
+use crate::http::state::SharedState;
 
 pub fn app(
     state: SharedState,
@@ -24,20 +24,20 @@ pub fn app(
     >,
 > {
     let (app, _) = App::new()
-        .wrap_fn(crate::middleware::docs_headers)
-        .wrap_fn(crate::middleware::limit_in_flight)
-        .wrap_fn(crate::middleware::limit_headers)
+        .wrap_fn(crate::http::middleware::docs_headers)
+        .wrap_fn(crate::http::middleware::limit_in_flight)
+        .wrap_fn(crate::http::middleware::limit_headers)
         // Outermost, so it also times and counts what the header limit turns away.
-        .wrap_fn(crate::middleware::observe)
+        .wrap_fn(crate::http::middleware::observe)
         .app_data(state)
         .app_data(web::QueryConfig::default().error_handler(|err, _| query_error(err).into()))
         .app_data(web::PathConfig::default().error_handler(|err, _| path_error(err).into()))
         .into_utoipa_app()
         .configure(handlers::routes)
         .split_for_parts();
-    let api = crate::openapi::document().clone();
+    let api = crate::http::openapi::document().clone();
     app.service(SwaggerUi::new("/api-docs/{_:.*}").url("/api-docs/openapi.json", api))
-        .default_service(web::to(crate::spa::fallback))
+        .default_service(web::to(crate::http::spa::fallback))
 }
 
 /// Serves until the server is stopped (SIGINT/SIGTERM stop it gracefully).
@@ -46,9 +46,9 @@ pub async fn serve(state: SharedState, listener: TcpListener) -> std::io::Result
     let heartbeats = state.heartbeats.clone();
     let request_timeout = state.config.request_timeout;
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let descriptors = crate::connections::raise_descriptor_limit();
+    let descriptors = crate::http::connections::raise_descriptor_limit();
     let per_worker = state.config.max_connections_per_worker.map_or_else(
-        || crate::connections::connections_per_worker(descriptors, workers),
+        || crate::http::connections::connections_per_worker(descriptors, workers),
         |n| n as usize,
     );
     tracing::info!(
@@ -57,7 +57,7 @@ pub async fn serve(state: SharedState, listener: TcpListener) -> std::io::Result
         connections_per_worker = per_worker,
         "connection limits"
     );
-    let on_connect = crate::connections::on_connect(
+    let on_connect = crate::http::connections::on_connect(
         state.in_flight.clone(),
         state.config.trusted_proxies.clone(),
     );

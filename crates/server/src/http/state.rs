@@ -8,8 +8,8 @@ use pulsekey_core::audit::{self, Actor, Audited, Tx};
 use pulsekey_db::{Db, DbConnection, DbError};
 
 use crate::config::Config;
-use crate::error::ApiError;
-use crate::secrets::Secrets;
+use crate::config::secrets::Secrets;
+use crate::http::error::ApiError;
 use pulsekey_core::heartbeat::{self, BatchSigner, Heartbeats};
 
 pub struct AppState {
@@ -19,8 +19,8 @@ pub struct AppState {
     pub heartbeats: Arc<Heartbeats>,
     pub signer: BatchSigner,
     /// Requests in progress per client address.
-    pub in_flight: Arc<crate::connections::InFlight>,
-    pub metrics: crate::metrics::Metrics,
+    pub in_flight: Arc<crate::http::connections::InFlight>,
+    pub metrics: crate::http::metrics::Metrics,
 }
 
 pub type SharedState = web::Data<AppState>;
@@ -42,8 +42,8 @@ impl AppState {
             heartbeats,
             signer: BatchSigner::new(secrets.signing_key.clone()),
             secrets,
-            in_flight: crate::connections::InFlight::new(config.max_connections_per_address),
-            metrics: crate::metrics::Metrics::default(),
+            in_flight: crate::http::connections::InFlight::new(config.max_connections_per_address),
+            metrics: crate::http::metrics::Metrics::default(),
             config,
         }))
     }

@@ -18,8 +18,8 @@ use pulsekey_types::{Role, Scope};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 use pulsekey_core::audit::Actor;
 use pulsekey_core::tokens::{self, TOKEN_PREFIX};
 
@@ -198,7 +198,7 @@ impl FromRequest for Principal {
         let credential = credential(req);
         let ip = state
             .as_ref()
-            .and_then(|s| crate::net::client_ip(req, &s.config.trusted_proxies))
+            .and_then(|s| crate::http::net::client_ip(req, &s.config.trusted_proxies))
             .map(|ip| ip.to_string());
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal("no app state".into()))?;

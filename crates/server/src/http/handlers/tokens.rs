@@ -1,9 +1,9 @@
 use actix_web::{HttpResponse, delete, get, post, web};
 use pulsekey_types::{CreateTokenRequest, CreatedToken, ErrorBody, TokenList};
 
-use crate::auth::Principal;
-use crate::error::ApiError;
-use crate::state::SharedState;
+use crate::http::auth::Principal;
+use crate::http::error::ApiError;
+use crate::http::state::SharedState;
 use pulsekey_core::tokens;
 
 /// Integrator tokens (never their secrets).

@@ -1,9 +1,9 @@
 use actix_web::{HttpResponse, get, web};
 use pulsekey_types::{ErrorBody, InstallConfig, MyServerList};
 
-use crate::auth::Principal;
-use crate::error::ApiError;
-use crate::state::SharedState;
+use crate::http::auth::Principal;
+use crate::http::error::ApiError;
+use crate::http::state::SharedState;
 use pulsekey_core::servers;
 
 /// The signed-in customer's servers, with effective status (and the grace expiry for the

@@ -4,9 +4,9 @@ use pulsekey_types::{
 };
 use serde::Deserialize;
 
-use crate::auth::Principal;
-use crate::error::ApiError;
-use crate::state::SharedState;
+use crate::http::auth::Principal;
+use crate::http::error::ApiError;
+use crate::http::state::SharedState;
 use pulsekey_core::accounts::{self, NewUser, UserChanges};
 use pulsekey_core::audit;
 

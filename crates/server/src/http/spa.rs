@@ -4,7 +4,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 include!(concat!(env!("OUT_DIR"), "/spa_assets.rs"));
 
@@ -64,7 +64,7 @@ pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let is_api = path == "/api" || path.starts_with("/api/") || path.starts_with("/api-docs");
     let is_read = req.method() == actix_web::http::Method::GET
         || req.method() == actix_web::http::Method::HEAD;
-    if let Some(allowed) = crate::known_routes::KnownRoutes::get().allowed(path) {
+    if let Some(allowed) = crate::http::known_routes::KnownRoutes::get().allowed(path) {
         return Err(ApiError::MethodNotAllowed {
             method: req.method().to_string(),
             allowed: allowed.iter().map(|m| m.as_str()).collect(),

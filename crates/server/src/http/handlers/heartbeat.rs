@@ -8,9 +8,9 @@ use pulsekey_types::signature::{NONCE_HEADER, SIGNATURE_HEADER};
 use pulsekey_types::{ErrorBody, ErrorCode, HeartbeatRequest, HeartbeatResponse};
 use time::OffsetDateTime;
 
-use crate::error::ApiError;
-use crate::metrics::HeartbeatResult;
-use crate::state::SharedState;
+use crate::http::error::ApiError;
+use crate::http::metrics::HeartbeatResult;
+use crate::http::state::SharedState;
 
 /// A proxy's heartbeat: the license's verdict, signed.
 ///
@@ -76,7 +76,7 @@ async fn answer(
         }
         Err(_) => None,
     };
-    let address = crate::net::client_ip(req, &state.config.trusted_proxies);
+    let address = crate::http::net::client_ip(req, &state.config.trusted_proxies);
     let now = OffsetDateTime::now_utc();
     let sign = |response, body| signed(state, presented_key, &nonce, response, body);
     match state.heartbeats.answer(presented, address, now).await? {

@@ -5,7 +5,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use futures_util::future::{Either, FutureExt as _, Ready, ready};
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// Largest total size of a request's headers. actix-http itself allows 128 KiB; a license
 /// key, a session cookie and a browser's usual headers need a fraction of 16.
@@ -94,7 +94,7 @@ where
     let started = std::time::Instant::now();
     let id = request_id(&req);
     let span = tracing::info_span!("request", id = %id, method = %req.method());
-    let state = req.app_data::<crate::state::SharedState>().cloned();
+    let state = req.app_data::<crate::http::state::SharedState>().cloned();
     let method = req.method().clone();
     let call = {
         let _entered = span.enter();
@@ -138,8 +138,8 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
     B: MessageBody,
 {
-    let state = req.app_data::<crate::state::SharedState>().cloned();
-    let proxied = |state: &crate::state::SharedState| {
+    let state = req.app_data::<crate::http::state::SharedState>().cloned();
+    let proxied = |state: &crate::http::state::SharedState| {
         req.peer_addr()
             .is_some_and(|peer| state.config.trusted_proxies.contains(&peer.ip()))
     };
@@ -147,7 +147,7 @@ where
         .as_ref()
         .filter(|state| proxied(state))
         .and_then(|state| {
-            crate::net::client_ip(req.request(), &state.config.trusted_proxies)
+            crate::http::net::client_ip(req.request(), &state.config.trusted_proxies)
                 .map(|ip| (state.clone(), ip))
         });
     let slot = match client {
@@ -185,9 +185,9 @@ where
     async move {
         let mut response = call.await?;
         if docs {
-            crate::spa::page_headers(
+            crate::http::spa::page_headers(
                 response.headers_mut(),
-                crate::spa::DOCS_CONTENT_SECURITY_POLICY,
+                crate::http::spa::DOCS_CONTENT_SECURITY_POLICY,
             );
         }
         Ok(response)

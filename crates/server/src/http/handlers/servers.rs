@@ -3,9 +3,9 @@ use pulsekey_types::{
     CreateServerRequest, ErrorBody, LicenseView, RevealResponse, RevokeRequest, Scope, ServerView,
 };
 
-use crate::auth::Principal;
-use crate::error::ApiError;
-use crate::state::SharedState;
+use crate::http::auth::Principal;
+use crate::http::error::ApiError;
+use crate::http::state::SharedState;
 use pulsekey_core::servers;
 
 /// Create a server for a customer; it gets a fresh ACTIVE license.

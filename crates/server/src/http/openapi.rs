@@ -22,6 +22,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "audit", description = "Admin: the append-only audit log"),
         (name = "customer", description = "A customer's own servers"),
         (name = "tokens", description = "Admin: integrator API tokens"),
+        (name = "settings", description = "What the server decides that clients show and check"),
         (name = "operations", description = "Health and readiness"),
     ),
 )]
@@ -73,7 +74,7 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
         let (_, mut api) = actix_web::App::new()
             .into_utoipa_app()
             .openapi(ApiDoc::openapi())
-            .configure(crate::handlers::routes)
+            .configure(crate::http::handlers::routes)
             .split_for_parts();
         add_common_responses(&mut api);
         api

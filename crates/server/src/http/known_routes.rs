@@ -12,7 +12,7 @@ pub struct KnownRoutes(Vec<(ResourceDef, Vec<Method>)>);
 impl KnownRoutes {
     pub fn get() -> &'static Self {
         static ROUTES: OnceLock<KnownRoutes> = OnceLock::new();
-        ROUTES.get_or_init(|| Self::from_openapi(crate::openapi::document()))
+        ROUTES.get_or_init(|| Self::from_openapi(crate::http::openapi::document()))
     }
 
     fn from_openapi(api: &utoipa::openapi::OpenApi) -> Self {

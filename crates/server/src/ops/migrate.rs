@@ -68,7 +68,9 @@ pub fn migrate_to(data_dir: &Path, target_url: &str) -> Result<(), ConfigError> 
     println!("copied and verified: every table's row count and checksum match the source.");
     println!(
         "start the nodes with this DATABASE_URL and the same PULSEKEY_DATA_KEY (or the contents of {}), PULSEKEY_JWT_SECRET and PULSEKEY_SIGNING_KEY",
-        data_dir.join(crate::secrets::DATA_KEY_FILE).display()
+        data_dir
+            .join(crate::config::secrets::DATA_KEY_FILE)
+            .display()
     );
     Ok(())
 }

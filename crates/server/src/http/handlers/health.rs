@@ -1,7 +1,7 @@
 use actix_web::{HttpResponse, get, http::StatusCode};
 use pulsekey_types::HealthResponse;
 
-use crate::state::SharedState;
+use crate::http::state::SharedState;
 
 fn body(status: &str) -> HealthResponse {
     HealthResponse {
@@ -101,7 +101,7 @@ pub async fn metrics(
             None
         }
     };
-    let snapshot = crate::metrics::Snapshot {
+    let snapshot = crate::http::metrics::Snapshot {
         pool: state.db.pool_state(),
         licenses,
         indexed_licenses: state.heartbeats.indexed_licenses(),

@@ -7,6 +7,7 @@ pub mod health;
 pub mod heartbeat;
 pub mod me;
 pub mod servers;
+pub mod settings;
 pub mod tokens;
 pub mod users;
 
@@ -18,7 +19,7 @@ use futures_util::StreamExt as _;
 use serde::de::DeserializeOwned;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// Largest JSON body any route accepts.
 pub const JSON_LIMIT: usize = 16 * 1024;
@@ -35,6 +36,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(auth::login)
                 .service(auth::logout)
                 .service(auth::me)
+                .service(settings::get_settings)
                 .service(users::list_users)
                 .service(users::create_user)
                 .service(users::get_user)
@@ -69,7 +71,7 @@ impl FromRequest for Body {
         // The whole body must arrive within the request timeout: a client that trickles it
         // would otherwise hold its connection (and a descriptor) as long as it likes.
         let deadline = req
-            .app_data::<crate::state::SharedState>()
+            .app_data::<crate::http::state::SharedState>()
             .map_or(std::time::Duration::from_secs(10), |state| {
                 state.config.request_timeout
             });

@@ -7,8 +7,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use pulsekey_db::{Backend, Db};
 
+use crate::config::secrets::{self, DATA_KEY_FILE, PENDING_DATA_KEY, SecretSource};
 use crate::config::{ConfigError, StorageArgs};
-use crate::secrets::{self, DATA_KEY_FILE, PENDING_DATA_KEY, SecretSource};
 use pulsekey_core::audit::Actor;
 use pulsekey_core::crypto::{DataKey, random_bytes};
 
@@ -72,7 +72,7 @@ pub fn backup(storage: &StorageArgs, out: &Path) -> Result<(), ConfigError> {
             "no database at {url} (set --data-dir or DATABASE_URL)"
         )));
     }
-    let db = crate::storage::open_database(storage, 1)?;
+    let db = crate::ops::storage::open_database(storage, 1)?;
     if db.backend() == Backend::Postgres {
         return Err(ConfigError(
             "backup copies the embedded SQLite database; for PostgreSQL use pg_dump (see the README)"
@@ -198,7 +198,7 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 /// between leaves both keys on disk; the next run finishes the move. With
 /// `PULSEKEY_DATA_KEY` set, the operator sets the new value on every node and restarts them.
 pub fn rotate_data_key(storage: &StorageArgs, new_key: Option<String>) -> Result<(), ConfigError> {
-    let db = crate::storage::open_database(storage, 2)?;
+    let db = crate::ops::storage::open_database(storage, 2)?;
     let _lock = exclusive(&storage.data_dir, "keys rotate-data-key")?;
     let from_env = storage.data_key.as_deref().is_some_and(|v| !v.is_empty());
     let key_file = storage.data_dir.join(DATA_KEY_FILE);
