@@ -4,7 +4,8 @@
 use gloo_net::http::{Request, RequestBuilder, Response};
 use pulsekey_types::{
     AuditPage, ErrorBody, HealthResponse, LicenseView, LoginRequest, LoginResponse, MyServerList,
-    RevealResponse, RevokeRequest, ServerList, ServerView, UpdateUserRequest, UserList, UserView,
+    RevealResponse, RevokeRequest, ServerList, ServerView, SettingsView, UpdateUserRequest,
+    UserList, UserView,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -26,6 +27,14 @@ impl std::fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 impl ApiError {
+    /// A failure in the browser itself, before or after the request (status 0).
+    pub fn local(message: impl Into<String>) -> Self {
+        Self {
+            status: 0,
+            message: message.into(),
+        }
+    }
+
     pub fn is_unauthorized(&self) -> bool {
         self.status == 401
     }
@@ -95,6 +104,12 @@ pub async fn logout() -> Result<(), ApiError> {
 
 pub async fn me() -> Result<UserView, ApiError> {
     get("/api/v1/auth/me").await
+}
+
+/// What the server decides that the app shows and checks (the grace window's default and
+/// range, the heartbeat interval).
+pub async fn settings() -> Result<SettingsView, ApiError> {
+    get("/api/v1/settings").await
 }
 
 pub async fn list_users(query: String, cursor: Option<String>) -> Result<UserList, ApiError> {

@@ -1,15 +1,17 @@
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use leptos_router::components::{A, Redirect, Route, Router, Routes};
 use leptos_router::path;
 use pulsekey_types::Role;
 
 use crate::api;
+use crate::components::error_view::Loaded;
 use crate::pages::{
     admin_user::AdminUserPage, admin_users::AdminUsersPage, audit_log::AuditLogPage,
     dashboard::DashboardPage, login::LoginPage,
 };
-use crate::session::{home_of, login_path_after_401, mark_signed_in, provide_session, use_session};
+use crate::session::{
+    home_of, leave_for, login_path_after_401, mark_signed_in, provide_session, use_session,
+};
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -35,11 +37,16 @@ pub fn App() -> impl IntoView {
 /// `/`: wherever the signed-in user belongs, or the login page.
 #[component]
 fn Home() -> impl IntoView {
-    let me = LocalResource::new(api::me);
-    move || match me.get() {
-        None => view! { <p>"Loading…"</p> }.into_any(),
-        Some(Ok(user)) => view! { <Redirect path=home_of(user.role)/> }.into_any(),
-        Some(Err(_)) => view! { <Redirect path="/login"/> }.into_any(),
+    let session = use_session();
+    view! {
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match session.me.await {
+                    Ok(user) => view! { <Redirect path=home_of(user.role)/> },
+                    Err(_) => view! { <Redirect path="/login"/> },
+                }
+            })}
+        </Transition>
     }
 }
 
@@ -47,41 +54,40 @@ fn Home() -> impl IntoView {
 #[component]
 fn RequireRole(role: Role, children: ChildrenFn) -> impl IntoView {
     let session = use_session();
-    let me = LocalResource::new(api::me);
-    move || match me.get() {
-        None => view! { <p>"Loading…"</p> }.into_any(),
-        Some(Err(err)) if err.is_unauthorized() => {
-            view! { <Redirect path=login_path_after_401()/> }.into_any()
-        }
-        Some(Err(err)) => view! { <p class="error">{err.message}</p> }.into_any(),
-        Some(Ok(user)) if user.role == role => {
-            session.user.set(Some(user));
-            children().into_any()
-        }
-        Some(Ok(user)) => view! { <Redirect path=home_of(user.role)/> }.into_any(),
+    view! {
+        <Loaded>
+            {move || {
+                let children = children.clone();
+                Suspend::new(async move {
+                    match session.me.await {
+                        Err(err) if err.is_unauthorized() => {
+                            Ok(view! { <Redirect path=login_path_after_401()/> }.into_any())
+                        }
+                        Err(err) => Err(err),
+                        Ok(user) if user.role == role => Ok(children().into_any()),
+                        Ok(user) => Ok(view! { <Redirect path=home_of(user.role)/> }.into_any()),
+                    }
+                })
+            }}
+        </Loaded>
     }
 }
 
 #[component]
 fn NavBar() -> impl IntoView {
     let session = use_session();
-    let logout = move |_| {
-        spawn_local(async move {
-            let _ = api::logout().await;
-            mark_signed_in(false);
-            session.user.set(None);
-            if let Some(window) = web_sys::window() {
-                let _ = window.location().set_href("/login");
-            }
-        });
-    };
+    let logout = Action::new_local(|_: &()| async {
+        // Whatever the server answers, this tab forgets the session and starts afresh.
+        let _ = api::logout().await;
+        mark_signed_in(false);
+        leave_for("/login");
+    });
     view! {
         <nav class="nav">
             <span class="brand">"pulsekey"</span>
             {move || {
                 session
-                    .user
-                    .get()
+                    .user()
                     .map(|user| {
                         let links = (user.role == Role::Admin)
                             .then(|| {
@@ -92,8 +98,16 @@ fn NavBar() -> impl IntoView {
                             });
                         view! {
                             {links}
-                            <span class="who" data-testid="signed-in-as">{user.username.clone()}</span>
-                            <button data-testid="logout" on:click=logout>"Sign out"</button>
+                            <span class="who" data-testid="signed-in-as">{user.username}</span>
+                            <button
+                                data-testid="logout"
+                                disabled=move || logout.pending().get()
+                                on:click=move |_| {
+                                    logout.dispatch(());
+                                }
+                            >
+                                "Sign out"
+                            </button>
                         }
                     })
             }}
@@ -107,23 +121,19 @@ fn VersionFooter() -> impl IntoView {
     let health = LocalResource::new(api::health);
     view! {
         <footer class="footer">
-            <Suspense fallback=|| view! { <span>"…"</span> }>
-                {move || {
+            <Loaded>
+                {move || Suspend::new(async move {
                     health
-                        .get()
-                        .map(|result| match result {
-                            Ok(health) => {
-                                view! {
-                                    <span data-testid="server-version">
-                                        {format!("pulsekey v{}", health.version)}
-                                    </span>
-                                }
-                                    .into_any()
+                        .await
+                        .map(|health| {
+                            view! {
+                                <span data-testid="server-version">
+                                    {format!("pulsekey v{}", health.version)}
+                                </span>
                             }
-                            Err(err) => view! { <span class="error">{err.to_string()}</span> }.into_any(),
                         })
-                }}
-            </Suspense>
+                })}
+            </Loaded>
         </footer>
     }
 }

@@ -1,2 +1,3 @@
+pub mod error_view;
 pub mod license_card;
 pub mod status_badge;

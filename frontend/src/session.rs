@@ -1,21 +1,34 @@
-//! Who is signed in, shared by every page.
+//! Who is signed in: asked of the server once when the app starts, provided to every page
+//! as context, and set by sign-in so that nothing asks again.
 
 use leptos::prelude::*;
 use pulsekey_types::{Role, UserView};
 
-use crate::api::ApiError;
+use crate::api::{self, ApiError};
 
 #[derive(Clone, Copy)]
 pub struct Session {
-    pub user: RwSignal<Option<UserView>>,
+    /// `/api/v1/auth/me`: the signed-in user, or why there is none (401 when nobody is).
+    pub me: LocalResource<Result<UserView, ApiError>>,
 }
 
-pub fn provide_session() -> Session {
-    let session = Session {
-        user: RwSignal::new(None),
-    };
-    provide_context(session);
-    session
+impl Session {
+    /// The signed-in user, once known (reactive).
+    pub fn user(&self) -> Option<UserView> {
+        self.me.get().and_then(Result::ok)
+    }
+
+    /// Sign-in answered with `user`: every page sees it without asking the server again.
+    pub fn signed_in(&self, user: UserView) {
+        mark_signed_in(true);
+        self.me.set(Some(Ok(user)));
+    }
+}
+
+pub fn provide_session() {
+    provide_context(Session {
+        me: LocalResource::new(api::me),
+    });
 }
 
 pub fn use_session() -> Session {
@@ -63,12 +76,16 @@ pub fn login_path_after_401() -> &'static str {
     }
 }
 
-/// Sends the browser to the login page when the session has ended; a full navigation so
-/// nothing of the old session stays in memory.
+/// A full navigation, so that nothing of the old session stays in memory.
+pub fn leave_for(path: &str) {
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().set_href(path);
+    }
+}
+
+/// Sends the browser to the login page when the session has ended.
 pub fn on_error(err: &ApiError) {
-    if err.is_unauthorized()
-        && let Some(window) = web_sys::window()
-    {
-        let _ = window.location().set_href(login_path_after_401());
+    if err.is_unauthorized() {
+        leave_for(login_path_after_401());
     }
 }

@@ -1,13 +1,14 @@
 //! The License card of the seed page: masked key with reveal and copy, status, installed
 //! version, last heartbeat, grace expiry, and the three actions behind confirmations.
 
-use leptos::prelude::*;
-use leptos::task::spawn_local;
-use pulsekey_types::{LicenseStatus, ServerView};
+use std::future::Future;
 
-use crate::api::{self, LicenseAction};
+use leptos::prelude::*;
+use pulsekey_types::{LicenseStatus, ServerView, SettingsView};
+
+use crate::api::{self, ApiError, LicenseAction};
+use crate::components::error_view::ActionError;
 use crate::components::status_badge::StatusBadge;
-use crate::session::on_error;
 use crate::time_fmt;
 
 /// Which confirmation is open.
@@ -42,60 +43,84 @@ impl Pending {
             Self::Reinstate => "Reinstate this license?",
         }
     }
+
+    fn done(self) -> &'static str {
+        match self {
+            Self::Regenerate => "A new key was issued",
+            Self::Revoke => "The license is in its grace period",
+            Self::Reinstate => "The license is active again",
+        }
+    }
+}
+
+/// What the card's last action said: something to tell (or nothing), or why it failed.
+/// One at a time, so a success never shows beside an older error.
+type Outcome = Option<Result<Option<&'static str>, ApiError>>;
+
+/// An action of the card: it runs `run` and leaves its outcome in `outcome`.
+fn card_action<I, F, Fu>(outcome: RwSignal<Outcome>, run: F) -> Action<I, ()>
+where
+    I: 'static,
+    F: Fn(&I) -> Fu + 'static,
+    Fu: Future<Output = Result<Option<&'static str>, ApiError>> + 'static,
+{
+    Action::new_local(move |input: &I| {
+        let run = run(input);
+        async move { outcome.set(Some(run.await)) }
+    })
 }
 
 #[component]
-pub fn LicenseCard(server: ServerView) -> impl IntoView {
+pub fn LicenseCard(
+    server: ServerView,
+    /// The server's grace window: the revoke dialog's default and range.
+    settings: SettingsView,
+) -> impl IntoView {
     let server_id = server.id;
     let license = RwSignal::new(server.license);
     let revealed = RwSignal::new(None::<String>);
     let pending = RwSignal::new(None::<Pending>);
-    let grace_days = RwSignal::new(String::from("5"));
-    let error = RwSignal::new(None::<String>);
-    let notice = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
+    let grace_days = RwSignal::new(settings.grace_days_default.to_string());
+    let outcome = RwSignal::<Outcome>::new(None);
     let status = Signal::derive(move || license.with(|l| l.status));
+
+    let reveal = card_action(outcome, move |_: &()| async move {
+        revealed.set(Some(api::reveal(server_id).await?));
+        Ok(None)
+    });
+    let copy = card_action(outcome, move |_: &()| async move {
+        let key = match revealed.get_untracked() {
+            Some(key) => key,
+            None => api::reveal(server_id).await?,
+        };
+        let refused = || ApiError::local("The browser refused clipboard access");
+        let window = web_sys::window().ok_or_else(refused)?;
+        let promise = window.navigator().clipboard().write_text(&key);
+        wasm_bindgen_futures::JsFuture::from(promise)
+            .await
+            .map_err(|_| refused())?;
+        Ok(Some("Key copied to the clipboard"))
+    });
+    let change = card_action(
+        outcome,
+        move |&(which, action): &(Pending, LicenseAction)| async move {
+            license.set(api::license_action(server_id, action).await?);
+            revealed.set(None);
+            pending.set(None);
+            Ok(Some(which.done()))
+        },
+    );
+    let busy = move || reveal.pending().get() || copy.pending().get() || change.pending().get();
 
     let toggle_reveal = move |_| {
         if revealed.get_untracked().is_some() {
             revealed.set(None);
-            return;
+        } else {
+            reveal.dispatch(());
         }
-        spawn_local(async move {
-            match api::reveal(server_id).await {
-                Ok(key) => revealed.set(Some(key)),
-                Err(err) => {
-                    on_error(&err);
-                    error.set(Some(err.message));
-                }
-            }
-        });
     };
 
-    let copy = move |_| {
-        spawn_local(async move {
-            let key = match revealed.get_untracked() {
-                Some(key) => key,
-                None => match api::reveal(server_id).await {
-                    Ok(key) => key,
-                    Err(err) => {
-                        on_error(&err);
-                        error.set(Some(err.message));
-                        return;
-                    }
-                },
-            };
-            let Some(window) = web_sys::window() else {
-                return;
-            };
-            let promise = window.navigator().clipboard().write_text(&key);
-            match wasm_bindgen_futures::JsFuture::from(promise).await {
-                Ok(_) => notice.set(Some("Key copied to the clipboard".into())),
-                Err(_) => error.set(Some("The browser refused clipboard access".into())),
-            }
-        });
-    };
-
+    let (min_days, max_days) = (settings.grace_days_min, settings.grace_days_max);
     let confirm = move |_| {
         let Some(which) = pending.get_untracked() else {
             return;
@@ -104,37 +129,21 @@ pub fn LicenseCard(server: ServerView) -> impl IntoView {
             Pending::Regenerate => LicenseAction::Regenerate,
             Pending::Reinstate => LicenseAction::Reinstate,
             Pending::Revoke => match grace_days.get_untracked().trim().parse::<i64>() {
-                Ok(days) if (1..=365).contains(&days) => LicenseAction::Revoke { grace_days: days },
+                Ok(days) if (min_days..=max_days).contains(&days) => {
+                    LicenseAction::Revoke { grace_days: days }
+                }
                 _ => {
-                    error.set(Some(
-                        "Grace days must be a whole number from 1 to 365".into(),
-                    ));
+                    outcome.set(Some(Err(ApiError::local(format!(
+                        "Grace days must be a whole number from {min_days} to {max_days}"
+                    )))));
                     return;
                 }
             },
         };
-        busy.set(true);
-        spawn_local(async move {
-            match api::license_action(server_id, action).await {
-                Ok(view) => {
-                    license.set(view);
-                    revealed.set(None);
-                    pending.set(None);
-                    error.set(None);
-                    notice.set(Some(match which {
-                        Pending::Regenerate => "A new key was issued".into(),
-                        Pending::Revoke => "The license is in its grace period".into(),
-                        Pending::Reinstate => "The license is active again".into(),
-                    }));
-                }
-                Err(err) => {
-                    on_error(&err);
-                    error.set(Some(err.message));
-                }
-            }
-            busy.set(false);
-        });
+        change.dispatch((which, action));
     };
+    let notice = move || outcome.get().and_then(Result::ok).flatten();
+    let failed = Signal::derive(move || outcome.get().and_then(Result::err));
 
     view! {
         <section class="card license-card" data-testid="license-card" data-server-id=server_id>
@@ -153,7 +162,14 @@ pub fn LicenseCard(server: ServerView) -> impl IntoView {
                     >
                         {move || if revealed.with(Option::is_some) { "Hide" } else { "Reveal" }}
                     </button>
-                    <button data-testid="copy-key" class="icon" title="Copy the key" on:click=copy>
+                    <button
+                        data-testid="copy-key"
+                        class="icon"
+                        title="Copy the key"
+                        on:click=move |_| {
+                            copy.dispatch(());
+                        }
+                    >
                         "Copy"
                     </button>
                 </dd>
@@ -193,12 +209,8 @@ pub fn LicenseCard(server: ServerView) -> impl IntoView {
                     "Reinstate"
                 </button>
             </div>
-            <Show when=move || notice.with(Option::is_some)>
-                <p class="notice" data-testid="card-notice">{move || notice.get().unwrap_or_default()}</p>
-            </Show>
-            <Show when=move || error.with(Option::is_some)>
-                <p class="error" role="alert" data-testid="card-error">{move || error.get().unwrap_or_default()}</p>
-            </Show>
+            {move || notice().map(|text| view! { <p class="notice" data-testid="card-notice">{text}</p> })}
+            <ActionError error=failed testid="card-error"/>
             <Show when=move || pending.with(Option::is_some)>
                 <div class="dialog" role="dialog" data-testid="confirm-dialog">
                     <h4>{move || pending.get().map(Pending::title).unwrap_or_default()}</h4>
@@ -209,15 +221,15 @@ pub fn LicenseCard(server: ServerView) -> impl IntoView {
                             <input
                                 data-testid="grace-days"
                                 type="number"
-                                min="1"
-                                max="365"
+                                min=min_days
+                                max=max_days
                                 prop:value=move || grace_days.get()
                                 on:input=move |ev| grace_days.set(event_target_value(&ev))
                             />
                         </label>
                     </Show>
                     <div class="actions">
-                        <button data-testid="confirm-action" disabled=move || busy.get() on:click=confirm>
+                        <button data-testid="confirm-action" disabled=busy on:click=confirm>
                             "Confirm"
                         </button>
                         <button data-testid="cancel-action" on:click=move |_| pending.set(None)>

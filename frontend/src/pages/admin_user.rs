@@ -1,42 +1,28 @@
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use leptos_router::hooks::use_params_map;
 use pulsekey_types::{Role, UpdateUserRequest, UserView};
 
-use crate::api;
+use crate::api::{self, ApiError};
+use crate::components::error_view::{ActionError, Loaded};
 use crate::components::license_card::LicenseCard;
-use crate::session::on_error;
 
 #[component]
 pub fn AdminUserPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || {
-        params.with(|p| {
-            p.get("id")
-                .and_then(|id| id.parse::<i64>().ok())
-                .unwrap_or(0)
-        })
-    };
+    let id = move || params.with(|p| p.get("id").and_then(|id| id.parse::<i64>().ok()));
     let user = LocalResource::new(move || {
         let id = id();
         async move {
-            let result = api::get_user(id).await;
-            if let Err(err) = &result {
-                on_error(err);
+            match id {
+                Some(id) => api::get_user(id).await,
+                None => Err(ApiError::local("no such user: the address names none")),
             }
-            result
         }
     });
     view! {
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
-            {move || {
-                user.get()
-                    .map(|result| match result {
-                        Err(err) => view! { <p class="error">{err.message}</p> }.into_any(),
-                        Ok(user) => view! { <UserEditor user=user/> }.into_any(),
-                    })
-            }}
-        </Transition>
+        <Loaded>
+            {move || Suspend::new(async move { user.await.map(|user| view! { <UserEditor user/> }) })}
+        </Loaded>
     }
 }
 
@@ -49,37 +35,26 @@ fn UserEditor(user: UserView) -> impl IntoView {
     let email = RwSignal::new(user.email.clone());
     let role = RwSignal::new(user.role);
     let disabled = RwSignal::new(user.disabled);
-    let error = RwSignal::new(None::<String>);
-    let saved = RwSignal::new(false);
 
-    let save = move |ev: leptos::ev::SubmitEvent| {
+    let save =
+        Action::new_local(move |changes: &UpdateUserRequest| api::update_user(id, changes.clone()));
+    let saved = move || matches!(save.value().get(), Some(Ok(_)));
+    let failed = Signal::derive(move || save.value().get().and_then(Result::err));
+    let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        saved.set(false);
-        let changes = UpdateUserRequest {
+        save.dispatch(UpdateUserRequest {
             username: Some(username.get_untracked()),
             email: Some(email.get_untracked()),
             role: Some(role.get_untracked()),
             disabled: Some(disabled.get_untracked()),
             password: None,
             revoke_tokens: None,
-        };
-        spawn_local(async move {
-            match api::update_user(id, changes).await {
-                Ok(_) => {
-                    error.set(None);
-                    saved.set(true);
-                }
-                Err(err) => {
-                    on_error(&err);
-                    error.set(Some(err.message));
-                }
-            }
         });
     };
 
     view! {
         <h1>{format!("Edit user {}", user.username)}</h1>
-        <form class="card" on:submit=save data-testid="account-form">
+        <form class="card" on:submit=submit data-testid="account-form">
             <label>
                 "Username"
                 <input
@@ -117,13 +92,13 @@ fn UserEditor(user: UserView) -> impl IntoView {
                 />
                 "Disabled"
             </label>
-            <button type="submit" data-testid="account-save">"Save"</button>
-            <Show when=move || saved.get()>
+            <button type="submit" data-testid="account-save" disabled=move || save.pending().get()>
+                "Save"
+            </button>
+            <Show when=saved>
                 <span class="notice" data-testid="account-saved">"Saved"</span>
             </Show>
-            <Show when=move || error.with(Option::is_some)>
-                <p class="error" role="alert" data-testid="account-error">{move || error.get().unwrap_or_default()}</p>
-            </Show>
+            <ActionError error=failed testid="account-error"/>
         </form>
         <Show when=move || is_customer>
             <Servers owner=id/>
@@ -131,53 +106,48 @@ fn UserEditor(user: UserView) -> impl IntoView {
     }
 }
 
+/// A customer's servers, each as a License card, and the form that adds one.
 #[component]
 fn Servers(owner: i64) -> impl IntoView {
-    let version = RwSignal::new(0u32);
-    let servers = LocalResource::new(move || {
-        version.track();
-        async move { api::user_servers(owner).await }
-    });
     let name = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    let add = move |ev: leptos::ev::SubmitEvent| {
+    let add = Action::new_local(move |typed: &String| {
+        let typed = typed.clone();
+        async move {
+            api::create_server(owner, typed).await?;
+            // Cleared only once the server exists: a refused name stays there to be fixed.
+            name.set(String::new());
+            Ok::<_, ApiError>(())
+        }
+    });
+    let servers = LocalResource::new(move || {
+        add.version().track();
+        api::user_servers(owner)
+    });
+    // Owned by the server (the grace window's default and range): asked once per page.
+    let settings = LocalResource::new(api::settings);
+    let failed = Signal::derive(move || add.value().get().and_then(Result::err));
+    let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        spawn_local(async move {
-            match api::create_server(owner, name.get_untracked()).await {
-                Ok(_) => {
-                    name.set(String::new());
-                    error.set(None);
-                    version.update(|v| *v += 1);
-                }
-                Err(err) => {
-                    on_error(&err);
-                    error.set(Some(err.message));
-                }
-            }
-        });
+        add.dispatch(name.get_untracked());
     };
     view! {
         <h2>"Servers"</h2>
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
-            {move || {
-                servers
-                    .get()
-                    .map(|result| match result {
-                        Err(err) => view! { <p class="error">{err.message}</p> }.into_any(),
-                        Ok(list) if list.items.is_empty() => {
-                            view! { <p data-testid="no-servers">"No servers yet."</p> }.into_any()
-                        }
-                        Ok(list) => {
-                            list.items
-                                .into_iter()
-                                .map(|server| view! { <LicenseCard server=server/> })
-                                .collect_view()
-                                .into_any()
-                        }
-                    })
-            }}
-        </Transition>
-        <form class="card" on:submit=add>
+        <Loaded>
+            {move || Suspend::new(async move {
+                let settings = settings.await?;
+                let list = servers.await?;
+                Ok::<_, ApiError>(if list.items.is_empty() {
+                    view! { <p data-testid="no-servers">"No servers yet."</p> }.into_any()
+                } else {
+                    list.items
+                        .into_iter()
+                        .map(|server| view! { <LicenseCard server settings=settings.clone()/> })
+                        .collect_view()
+                        .into_any()
+                })
+            })}
+        </Loaded>
+        <form class="card" on:submit=submit>
             <label>
                 "New server name "
                 <input
@@ -186,10 +156,10 @@ fn Servers(owner: i64) -> impl IntoView {
                     on:input=move |ev| name.set(event_target_value(&ev))
                 />
             </label>
-            <button type="submit" data-testid="add-server">"Add server"</button>
-            <Show when=move || error.with(Option::is_some)>
-                <p class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
-            </Show>
+            <button type="submit" data-testid="add-server" disabled=move || add.pending().get()>
+                "Add server"
+            </button>
+            <ActionError error=failed testid="add-server-error"/>
         </form>
     }
 }

@@ -1,7 +1,8 @@
 use leptos::prelude::*;
+use pulsekey_types::AuditEntry;
 
 use crate::api;
-use crate::session::on_error;
+use crate::components::error_view::Loaded;
 
 #[component]
 pub fn AuditLogPage() -> impl IntoView {
@@ -43,16 +44,7 @@ pub fn AuditLogPage() -> impl IntoView {
         );
         q
     });
-    let page = LocalResource::new(move || {
-        let (f, c) = (filter.get(), cursor.get());
-        async move {
-            let result = api::audit_log(f, c).await;
-            if let Err(err) = &result {
-                on_error(err);
-            }
-            result
-        }
-    });
+    let page = LocalResource::new(move || api::audit_log(filter.get(), cursor.get()));
     let input = move |signal: RwSignal<String>,
                       testid: &'static str,
                       placeholder: &'static str,
@@ -81,64 +73,49 @@ pub fn AuditLogPage() -> impl IntoView {
             <a data-testid="export-csv" href=move || format!("/api/v1/audit-log?format=csv{}", filter.get())>"Export CSV"</a>
             <a data-testid="export-jsonl" href=move || format!("/api/v1/audit-log?format=jsonl{}", filter.get())>"Export JSON lines"</a>
         </div>
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
-            {move || {
-                page.get()
-                    .map(|result| match result {
-                        Err(err) => view! { <p class="error">{err.message}</p> }.into_any(),
-                        Ok(page) => {
-                            let next = page.next_cursor.clone();
-                            view! {
-                                <table class="list" data-testid="audit-table">
-                                    <thead>
-                                        <tr><th>"When"</th><th>"Action"</th><th>"Target"</th><th>"By"</th><th>"Details"</th><th>"IP"</th></tr>
-                                    </thead>
-                                    <tbody>
-                                        {page.items.into_iter().map(|entry| {
-                                            let owner_link = entry.target.map(|t| view! { <TargetLink server=t/> });
-                                            view! {
-                                                <tr data-testid="audit-row">
-                                                    <td>{crate::time_fmt::local(entry.at)}</td>
-                                                    <td data-testid="audit-action">{entry.action.clone()}</td>
-                                                    <td>{owner_link}</td>
-                                                    <td>{entry.username.clone().unwrap_or_default()}</td>
-                                                    <td><code>{entry.metadata.to_string()}</code></td>
-                                                    <td>{entry.ip.clone().unwrap_or_default()}</td>
-                                                </tr>
-                                            }
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
-                                <div class="actions">
-                                    <button on:click=move |_| cursor.set(None)>"Newest"</button>
-                                    <button disabled=next.is_none() on:click=move |_| cursor.set(next.clone())>"Older"</button>
-                                </div>
-                            }.into_any()
+        <Loaded>
+            {move || Suspend::new(async move {
+                page.await
+                    .map(|page| {
+                        let next = page.next_cursor.clone();
+                        view! {
+                            <table class="list" data-testid="audit-table">
+                                <thead>
+                                    <tr><th>"When"</th><th>"Action"</th><th>"Target"</th><th>"By"</th><th>"Details"</th><th>"IP"</th></tr>
+                                </thead>
+                                <tbody>
+                                    {page.items.into_iter().map(|entry| view! { <AuditRow entry/> }).collect_view()}
+                                </tbody>
+                            </table>
+                            <div class="actions">
+                                <button on:click=move |_| cursor.set(None)>"Newest"</button>
+                                <button disabled=next.is_none() on:click=move |_| cursor.set(next.clone())>"Older"</button>
+                            </div>
                         }
                     })
-            }}
-        </Transition>
+            })}
+        </Loaded>
     }
 }
 
-/// A server id, linked to its owner's page once the owner is known.
 #[component]
-fn TargetLink(server: i64) -> impl IntoView {
-    let owner = LocalResource::new(move || async move {
-        gloo_net::http::Request::get(&format!("/api/v1/servers/{server}"))
-            .send()
-            .await
-            .ok()?
-            .json::<pulsekey_types::ServerView>()
-            .await
-            .ok()
-            .map(|s| s.owner_id)
-    });
-    move || match owner.get().flatten() {
+fn AuditRow(entry: AuditEntry) -> impl IntoView {
+    // The entry names the server's owner, whose page holds the server's card.
+    let target = entry.target.map(|server| match entry.target_owner_id {
         Some(owner) => {
             view! { <a href=format!("/admin/users/{owner}")>{format!("server {server}")}</a> }
                 .into_any()
         }
         None => view! { <span>{format!("server {server}")}</span> }.into_any(),
+    });
+    view! {
+        <tr data-testid="audit-row">
+            <td>{crate::time_fmt::local(entry.at)}</td>
+            <td data-testid="audit-action">{entry.action}</td>
+            <td>{target}</td>
+            <td>{entry.username.unwrap_or_default()}</td>
+            <td><code>{entry.metadata.to_string()}</code></td>
+            <td>{entry.ip.unwrap_or_default()}</td>
+        </tr>
     }
 }

@@ -1,56 +1,54 @@
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use pulsekey_types::{LicenseStatus, MyServer};
 use wasm_bindgen::JsCast as _;
 
-use crate::api;
+use crate::api::{self, ApiError};
+use crate::components::error_view::{ActionError, Loaded};
 use crate::components::status_badge::StatusBadge;
-use crate::session::on_error;
 use crate::time_fmt;
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    let servers = LocalResource::new(|| async {
-        let result = api::my_servers().await;
-        if let Err(err) = &result {
-            on_error(err);
-        }
-        result
-    });
+    let servers = LocalResource::new(api::my_servers);
     view! {
         <h1>"Your servers"</h1>
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
-            {move || {
+        <Loaded>
+            {move || Suspend::new(async move {
                 servers
-                    .get()
-                    .map(|result| match result {
-                        Err(err) => view! { <p class="error">{err.message}</p> }.into_any(),
-                        Ok(list) if list.items.is_empty() => {
+                    .await
+                    .map(|list| {
+                        if list.items.is_empty() {
                             view! { <p>"You have no servers yet. Ask your vendor to add one."</p> }.into_any()
+                        } else {
+                            list.items
+                                .into_iter()
+                                .map(|server| view! { <MyServerCard server/> })
+                                .collect_view()
+                                .into_any()
                         }
-                        Ok(list) => list.items.into_iter().map(|s| view! { <MyServerCard server=s/> }).collect_view().into_any(),
                     })
-            }}
-        </Transition>
+            })}
+        </Loaded>
     }
 }
 
 /// Offers `text` to the browser as the download `config.json`.
-fn download(text: &str) -> Result<(), String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let document = window.document().ok_or("no document")?;
+fn download(text: &str) -> Result<(), ApiError> {
+    let failed =
+        |what: &str| ApiError::local(format!("the browser could not save config.json ({what})"));
+    let window = web_sys::window().ok_or_else(|| failed("no window"))?;
+    let document = window.document().ok_or_else(|| failed("no document"))?;
     let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
     let options = web_sys::BlobPropertyBag::new();
     options.set_type("application/json");
     let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
-        .map_err(|_| "cannot make the file")?;
-    let url =
-        web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| "cannot make the file")?;
+        .map_err(|_| failed("no file"))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| failed("no file"))?;
     let anchor: web_sys::HtmlAnchorElement = document
         .create_element("a")
-        .map_err(|_| "no anchor")?
+        .map_err(|_| failed("no link"))?
         .dyn_into()
-        .map_err(|_| "no anchor")?;
+        .map_err(|_| failed("no link"))?;
     anchor.set_href(&url);
     anchor.set_download("config.json");
     anchor.click();
@@ -67,22 +65,9 @@ fn MyServerCard(server: MyServer) -> impl IntoView {
         .grace_expires_at
         .map(time_fmt::local)
         .unwrap_or_default();
-    let error = RwSignal::new(None::<String>);
-    let install = move |_| {
-        spawn_local(async move {
-            match api::install_config(id).await {
-                Ok(text) => {
-                    if let Err(why) = download(&text) {
-                        error.set(Some(why.to_owned()));
-                    }
-                }
-                Err(err) => {
-                    on_error(&err);
-                    error.set(Some(err.message));
-                }
-            }
-        });
-    };
+    let install =
+        Action::new_local(move |_: &()| async move { download(&api::install_config(id).await?) });
+    let failed = Signal::derive(move || install.value().get().and_then(Result::err));
     view! {
         <section class="card" data-testid="my-server">
             <h2>{server.name.clone()}</h2>
@@ -107,15 +92,21 @@ fn MyServerCard(server: MyServer) -> impl IntoView {
                 " Last heartbeat: "
                 {time_fmt::heartbeat(server.license.last_heartbeat_at)}
             </p>
-            <button data-testid="install-button" on:click=install>"Download config.json"</button>
+            <button
+                data-testid="install-button"
+                disabled=move || install.pending().get()
+                on:click=move |_| {
+                    install.dispatch(());
+                }
+            >
+                "Download config.json"
+            </button>
             <p class="hint">
                 "Put config.json next to the proxy and run it under the agent: "
                 <code>"pulsekey-agent run --config config.json -- ./proxy"</code>
                 ". The file holds your license key: keep it private."
             </p>
-            <Show when=move || error.with(Option::is_some)>
-                <p class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
-            </Show>
+            <ActionError error=failed testid="install-error"/>
         </section>
     }
 }

@@ -1,9 +1,9 @@
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api;
-use crate::session::{home_of, mark_signed_in, use_session};
+use crate::components::error_view::ActionError;
+use crate::session::{home_of, use_session};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -13,25 +13,23 @@ pub fn LoginPage() -> impl IntoView {
     let expired = move || query.with(|q| q.get("expired").is_some());
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
+
+    let login = Action::new_local(move |(username, password): &(String, String)| {
+        let (username, password) = (username.clone(), password.clone());
+        let navigate = navigate.clone();
+        async move {
+            let response = api::login(username, password).await?;
+            let home = home_of(response.user.role);
+            session.signed_in(response.user);
+            navigate(home, Default::default());
+            Ok(())
+        }
+    });
+    let failed = Signal::derive(move || login.value().get().and_then(Result::err));
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        busy.set(true);
-        let navigate = navigate.clone();
-        spawn_local(async move {
-            match api::login(username.get_untracked(), password.get_untracked()).await {
-                Ok(response) => {
-                    let home = home_of(response.user.role);
-                    mark_signed_in(true);
-                    session.user.set(Some(response.user));
-                    navigate(home, Default::default());
-                }
-                Err(err) => error.set(Some(err.message)),
-            }
-            busy.set(false);
-        });
+        login.dispatch((username.get_untracked(), password.get_untracked()));
     };
 
     view! {
@@ -60,13 +58,11 @@ pub fn LoginPage() -> impl IntoView {
                         on:input=move |ev| password.set(event_target_value(&ev))
                     />
                 </label>
-                <button data-testid="login-submit" type="submit" disabled=move || busy.get()>
+                <button data-testid="login-submit" type="submit" disabled=move || login.pending().get()>
                     "Sign in"
                 </button>
             </form>
-            <Show when=move || error.with(Option::is_some)>
-                <p class="error" role="alert" data-testid="login-error">{move || error.get().unwrap_or_default()}</p>
-            </Show>
+            <ActionError error=failed testid="login-error" unauthorized_is_an_answer=true/>
         </section>
     }
 }
