@@ -14,3 +14,4 @@ pub mod net;
 pub mod openapi;
 pub(crate) mod spa;
 pub mod state;
+pub(crate) mod wire;

@@ -2,15 +2,18 @@
 
 use std::net::TcpListener;
 
+use actix_service::{IntoServiceFactory as _, ServiceFactoryExt as _, fn_service, map_config};
 use actix_web::body::MessageBody;
+use actix_web::dev::AppConfig;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use utoipa_actix_web::AppExt as _;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::http::error::{path_error, query_error};
 use crate::http::handlers;
 use crate::http::state::SharedState;
+use crate::http::wire::Wire;
 
 pub fn app(
     state: SharedState,
@@ -57,19 +60,51 @@ pub async fn serve(state: SharedState, listener: TcpListener) -> std::io::Result
         connections_per_worker = per_worker,
         "connection limits"
     );
-    let on_connect = crate::http::connections::on_connect(
+    let (in_flight, trusted_proxies) = (
         state.in_flight.clone(),
         state.config.trusted_proxies.clone(),
     );
-    let served = HttpServer::new(move || app(state.clone()))
-        .on_connect(on_connect)
+    let server = actix_server::Server::build();
+    // Idle keep-alive connections close as soon as a graceful stop begins, as actix-web's
+    // own HttpServer arranges it.
+    let stopping = server.graceful_shutdown_signal();
+    let local = listener.local_addr()?;
+    let served = server
         .workers(workers)
-        // A client that trickles its headers gets 408 instead of holding a connection.
-        .client_request_timeout(request_timeout)
         // Past this a worker stops accepting, so the process never runs out of descriptors.
-        .max_connections(per_worker)
-        .listen(listener)?
+        .max_concurrent_connections(per_worker)
         .shutdown_timeout(30)
+        .listen("pulsekey", listener, move || {
+            let (in_flight, trusted_proxies) = (in_flight.clone(), trusted_proxies.clone());
+            let stopping = stopping.clone();
+            let app = app(state.clone())
+                .into_factory()
+                .map_err(|err| err.error_response());
+            // Each connection is admitted (or shut) by its address's connection count, then
+            // served through `Wire`, which gives the parser's own refusals the JSON shape.
+            fn_service(move |stream: actix_web::rt::net::TcpStream| {
+                let peer = stream.peer_addr().ok();
+                let slot = crate::http::connections::admit(&stream, &in_flight, &trusted_proxies);
+                std::future::ready(Ok::<_, actix_http::error::DispatchError>((
+                    Wire::new(stream, slot),
+                    peer,
+                )))
+            })
+            .and_then(
+                actix_http::HttpService::build()
+                    .keep_alive(actix_http::KeepAlive::default())
+                    // A client that trickles its headers gets 408 instead of holding a connection.
+                    .client_request_timeout(request_timeout)
+                    .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                    .h1_allow_half_closed(true)
+                    .local_addr(local)
+                    .graceful_shutdown_signal(move || {
+                        let stopping = stopping.clone();
+                        async move { stopping.notified().await }
+                    })
+                    .h1(map_config(app, |_| AppConfig::default())),
+            )
+        })?
         .run()
         .await;
     // Every request has finished: write the heartbeats still waiting in memory.

@@ -121,41 +121,26 @@ impl Drop for Slot {
     }
 }
 
-/// A direct peer's place among its address's connections, kept in the connection's
-/// extensions and so given back when the connection closes.
-pub struct ConnectionSlot(#[allow(dead_code)] Slot);
-
-/// `HttpServer::on_connect`: takes a slot for the connection's peer, or shuts the connection
-/// down at once when its address has none left.
-pub fn on_connect(
-    in_flight: Arc<InFlight>,
-    trusted_proxies: Vec<IpAddr>,
-) -> impl Fn(&dyn std::any::Any, &mut actix_web::dev::Extensions) + Send + Sync + 'static {
-    move |connection, extensions| {
-        let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
-            return;
-        };
-        let Ok(peer) = stream.peer_addr() else {
-            return;
-        };
-        if trusted_proxies.contains(&peer.ip()) {
-            return;
-        }
-        match in_flight.enter(peer.ip()) {
-            Some(slot) => {
-                extensions.insert(ConnectionSlot(slot));
-            }
-            None => {
-                use std::os::fd::AsRawFd as _;
-                // Reads see the end at once: actix drops the connection and its descriptor.
-                let _ = nix::sys::socket::shutdown(
-                    stream.as_raw_fd(),
-                    nix::sys::socket::Shutdown::Both,
-                );
-                tracing::debug!(%peer, "connection refused: its address has no connections left");
-            }
-        }
+/// Admits a new connection: its place among its peer address's connections (none for a
+/// trusted proxy, whose clients are counted per request instead), or, when the address has
+/// no place left, the connection shut down at once.
+pub fn admit(
+    stream: &actix_web::rt::net::TcpStream,
+    in_flight: &Arc<InFlight>,
+    trusted_proxies: &[IpAddr],
+) -> Option<Slot> {
+    let peer = stream.peer_addr().ok()?;
+    if trusted_proxies.contains(&peer.ip()) {
+        return None;
     }
+    let slot = in_flight.enter(peer.ip());
+    if slot.is_none() {
+        use std::os::fd::AsRawFd as _;
+        // Reads see the end at once: the HTTP layer drops the connection and its descriptor.
+        let _ = nix::sys::socket::shutdown(stream.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        tracing::debug!(%peer, "connection refused: its address has no connections left");
+    }
+    slot
 }
 
 #[cfg(test)]

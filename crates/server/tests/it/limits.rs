@@ -25,6 +25,31 @@ fn exchange(server: &ServeProcess, request: &[u8], timeout: Duration) -> String 
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// The status line and the JSON error of a raw answer; fails unless it has the JSON shape.
+fn json_error(answer: &str) -> (String, ErrorCode) {
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no head in {answer:.200}"));
+    assert!(
+        head.lines()
+            .any(|l| l.eq_ignore_ascii_case("content-type: application/json")),
+        "{head}"
+    );
+    let declared: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .unwrap_or_else(|| panic!("no length in {head}"))
+        .parse()
+        .unwrap();
+    assert_eq!(declared, body.len(), "{answer:.400}");
+    let error: ErrorBody = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert!(!error.message.is_empty());
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        error.error,
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_headers_and_slow_clients_are_turned_away_and_the_server_carries_on() {
     let server = ServeProcess::start_with_env(
@@ -54,6 +79,21 @@ async fn oversized_headers_and_slow_clients_are_turned_away_and_the_server_carri
     );
     let answer = exchange(&server, huge.as_bytes(), Duration::from_secs(5));
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer:.200}");
+    assert_eq!(json_error(&answer).1, ErrorCode::HeadersTooLarge);
+    // Requests the HTTP layer cannot parse get the same JSON shape as every other refusal.
+    for unparsable in [
+        &b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n"[..],
+        b"POST /heartbeat HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc",
+        b"GET /healthz HTTP/1.1\r\nHost x\r\n\r\n",
+    ] {
+        let answer = exchange(&server, unparsable, Duration::from_secs(5));
+        assert_eq!(
+            json_error(&answer),
+            ("HTTP/1.1 400 Bad Request".to_owned(), ErrorCode::BadRequest),
+            "{}",
+            String::from_utf8_lossy(unparsable)
+        );
+    }
 
     // Headers that never finish: answered 408 once the configured second is up.
     let started = Instant::now();
@@ -63,6 +103,7 @@ async fn oversized_headers_and_slow_clients_are_turned_away_and_the_server_carri
         Duration::from_secs(10),
     );
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer:.200}");
+    assert_eq!(json_error(&answer).1, ErrorCode::RequestTimeout);
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
