@@ -151,6 +151,54 @@ pub fn create_server(
     )?)
 }
 
+/// Renames a server (audited as `server.update` with the name before and after). The same
+/// name again changes nothing and writes no entry.
+pub fn rename_server(
+    tx: &mut Tx<'_>,
+    id: i64,
+    name: &str,
+    interval_secs: u64,
+) -> Result<Audited<ServerView>, DomainError> {
+    let name = validate_server_name(name)?;
+    let row = lock_and_read(tx.conn(), id)?;
+    if row.name == name {
+        return Ok(Audited::nothing_changed(server_view(
+            &row,
+            OffsetDateTime::now_utc(),
+            interval_secs,
+        )));
+    }
+    servers::rename(tx.conn(), id, name, pulsekey_db::now())?;
+    let renamed = servers::find(tx.conn(), id)?;
+    let value = server_view(&renamed, OffsetDateTime::now_utc(), interval_secs);
+    Ok(tx.audit(
+        "server.update",
+        Some(id),
+        json!({ "ownerId": row.owner_id, "name": { "from": row.name, "to": name } }),
+        value,
+    )?)
+}
+
+/// Deletes a server and its license (audited as `server.delete`). Its key's very next
+/// heartbeat, on any node, finds nothing; the audit log keeps what it was.
+pub fn delete_server(tx: &mut Tx<'_>, id: i64) -> Result<Audited<()>, DomainError> {
+    let row = lock_and_read(tx.conn(), id)?;
+    if !servers::delete(tx.conn(), id)? {
+        return Err(DomainError::NotFound("server"));
+    }
+    Ok(tx.audit(
+        "server.delete",
+        Some(id),
+        json!({
+            "ownerId": row.owner_id,
+            "name": row.name,
+            "keyLast4": row.license_key_last4,
+            "status": current_status(&row, OffsetDateTime::now_utc()).as_str(),
+        }),
+        (),
+    )?)
+}
+
 /// Locks the server row for this transaction and reads it.
 fn lock_and_read(conn: &mut DbConnection, id: i64) -> Result<ServerRow, DomainError> {
     if !servers::lock(conn, id)? {

@@ -143,6 +143,27 @@ pub fn lock(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> {
     Ok(touched == 1)
 }
 
+/// Renames a server; its license is untouched.
+pub fn rename(
+    conn: &mut DbConnection,
+    id: i64,
+    name: &str,
+    at: PrimitiveDateTime,
+) -> Result<bool, DbError> {
+    let touched = diesel::update(servers::table.find(id))
+        .set((servers::name.eq(name), servers::updated_at.eq(at)))
+        .execute(conn)?;
+    Ok(touched == 1)
+}
+
+/// Deletes a server with its license. The change log names its key hash (a trigger), so
+/// every node's index refuses the key at its next request; another trigger removes its
+/// heartbeat row.
+pub fn delete(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> {
+    let deleted = diesel::delete(servers::table.find(id)).execute(conn)?;
+    Ok(deleted == 1)
+}
+
 pub fn list_by_owner(conn: &mut DbConnection, owner_id: i64) -> Result<Vec<ServerRow>, DbError> {
     let rows: Vec<(ServerColumns, Option<HeartbeatRow>)> = servers::table
         .left_join(server_heartbeats::table)

@@ -21,7 +21,9 @@ pub use heartbeat::{HeartbeatRequest, HeartbeatResponse};
 pub use license::{
     Connection, InstallConfig, LicenseStatus, LicenseView, RevealResponse, RevokeRequest,
 };
-pub use server::{CreateServerRequest, MyServer, MyServerList, ServerList, ServerView};
+pub use server::{
+    CreateServerRequest, MyServer, MyServerList, ServerList, ServerView, UpdateServerRequest,
+};
 pub use settings::SettingsView;
 pub use token::{CreateTokenRequest, CreatedToken, Scope, TokenList, TokenView};
 pub use user::{

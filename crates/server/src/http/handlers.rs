@@ -44,6 +44,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(users::list_user_servers)
                 .service(servers::create_server)
                 .service(servers::get_server)
+                .service(servers::update_server)
+                .service(servers::delete_server)
                 .service(servers::get_license)
                 .service(servers::reveal_license)
                 .service(servers::regenerate_license)

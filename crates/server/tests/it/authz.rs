@@ -97,6 +97,8 @@ fn routes() -> Vec<(&'static str, &'static str, Rule)> {
         ("get", "/api/v1/users/{id}/servers", Rule::AdminRead),
         ("post", "/api/v1/servers", Rule::AdminLicensesWrite),
         ("get", "/api/v1/servers/{id}", Rule::AdminRead),
+        ("patch", "/api/v1/servers/{id}", Rule::AdminLicensesWrite),
+        ("delete", "/api/v1/servers/{id}", Rule::AdminLicensesWrite),
         ("get", "/api/v1/servers/{id}/license", Rule::AdminRead),
         (
             "post",
@@ -190,6 +192,12 @@ both_backends! {
                     token => Some(tokens[token].clone()),
                 };
                 counter += 1;
+                // A delete that is allowed takes its server away: each caller gets its own.
+                let server = if (method, template) == ("delete", "/api/v1/servers/{id}") {
+                    app.create_server(&admin, customer.id, &format!("doomed-{counter}")).await
+                } else {
+                    server
+                };
                 let path = template
                     .replace("/users/{id}", &format!("/users/{}", other.id))
                     .replace("/servers/{id}", &format!("/servers/{server}"))
@@ -197,6 +205,7 @@ both_backends! {
                 let body: Value = match (method, template) {
                     ("post", "/api/v1/auth/login") => json!({ "username": "acme", "password": customer.password }),
                     ("post", "/api/v1/users") => json!({ "username": format!("new-user-{counter}"), "email": "n@example.com", "password": "new-user-password-1", "role": "customer" }),
+                    ("patch", "/api/v1/servers/{id}") => json!({ "name": format!("renamed-{counter}") }),
                     ("patch", _) => json!({ "email": "globex@example.com" }),
                     ("post", "/api/v1/servers") => json!({ "ownerId": customer.id, "name": format!("srv-{counter}") }),
                     ("post", "/api/v1/tokens") => json!({ "name": format!("t-{counter}"), "scopes": ["read"] }),

@@ -21,5 +21,6 @@ mod observability;
 mod openapi;
 mod operations;
 mod secrets_in_logs;
+mod servers;
 mod shutdown;
 mod storage;

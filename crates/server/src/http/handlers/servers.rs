@@ -1,6 +1,7 @@
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use pulsekey_types::{
     CreateServerRequest, ErrorBody, LicenseView, RevealResponse, RevokeRequest, Scope, ServerView,
+    UpdateServerRequest,
 };
 
 use crate::http::auth::Principal;
@@ -67,6 +68,77 @@ pub async fn get_server(
             .read(move |conn| servers::get_server(conn, id, interval))
             .await?,
     ))
+}
+
+/// Rename a server (audited as `server.update`); its license and key are untouched.
+#[utoipa::path(
+    tag = "servers",
+    operation_id = "update_server",
+    params(("id" = i64, Path, description = "Server id")),
+    request_body = UpdateServerRequest,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The server as it now is", body = ServerView),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin (or a token without `licenses:write`)", body = ErrorBody),
+        (status = 404, description = "No such server", body = ErrorBody),
+        (status = 422, description = "Invalid name", body = ErrorBody),
+    ),
+)]
+#[patch("/servers/{id}")]
+pub async fn update_server(
+    state: SharedState,
+    principal: Principal,
+    id: web::Path<i64>,
+    body: super::JsonObject<UpdateServerRequest>,
+) -> Result<web::Json<ServerView>, ApiError> {
+    principal.require_admin(Scope::LicensesWrite)?;
+    let (id, changes) = (id.into_inner(), body.into_inner());
+    let interval = state.config.heartbeat_interval_secs;
+    let server = match changes.name {
+        Some(name) => {
+            state
+                .act(principal.actor(), move |tx| {
+                    servers::rename_server(tx, id, &name, interval)
+                })
+                .await?
+        }
+        None => {
+            state
+                .read(move |conn| servers::get_server(conn, id, interval))
+                .await?
+        }
+    };
+    Ok(web::Json(server))
+}
+
+/// Delete a server and its license (audited as `server.delete`): its key is refused at
+/// its next heartbeat on every node.
+#[utoipa::path(
+    tag = "servers",
+    operation_id = "delete_server",
+    params(("id" = i64, Path, description = "Server id")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin (or a token without `licenses:write`)", body = ErrorBody),
+        (status = 404, description = "No such server", body = ErrorBody),
+    ),
+)]
+#[delete("/servers/{id}")]
+pub async fn delete_server(
+    state: SharedState,
+    principal: Principal,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_admin(Scope::LicensesWrite)?;
+    let id = id.into_inner();
+    state
+        .act(principal.actor(), move |tx| servers::delete_server(tx, id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// The License card: masked key, effective status, last heartbeat, grace expiry.
