@@ -17,6 +17,8 @@ use super::crypto::DataKey;
 use super::keys::{self, LicenseKey};
 use super::license;
 
+pub mod list;
+
 /// What the card shows, with the status computed now (never the stale stored one).
 pub fn license_view(row: &ServerRow, now: OffsetDateTime, interval_secs: u64) -> LicenseView {
     let grace_expires_at = row.grace_expires_at.map(pulsekey_db::from_stored);

@@ -13,6 +13,7 @@ pub mod login_failures;
 pub mod schema;
 pub mod servers;
 pub mod sessions;
+mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tokens;

@@ -6,6 +6,8 @@ use time::PrimitiveDateTime;
 use crate::schema::{server_heartbeats, servers};
 use crate::{DbConnection, DbError};
 
+pub mod list;
+
 /// A server with its license and, once it has sent one, its last heartbeat.
 #[derive(Debug, Clone)]
 pub struct ServerRow {

@@ -6,7 +6,7 @@ use time::PrimitiveDateTime;
 use crate::schema::users;
 use crate::{DbConnection, DbError};
 
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+use crate::sql::{escape_like, lower};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = users)]
@@ -177,17 +177,6 @@ fn list_by_trigrams(
         select = select.bind::<BigInt, _>(before);
     }
     Ok(select.bind::<BigInt, _>(query.limit).load(conn)?)
-}
-
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 pub fn owns_servers(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> {

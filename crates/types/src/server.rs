@@ -21,6 +21,44 @@ pub struct ServerList {
     pub items: Vec<ServerView>,
 }
 
+/// One row of `GET /api/v1/servers`: an installation of any customer, with its owner's
+/// username and its license.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", schema(example = json!({"id": 42, "ownerId": 7, "ownerUsername": "acme", "name": "acme-prod", "license": {"keyMasked": "pk_•••••…•Ab3f", "status": "ACTIVE", "installedVersion": "1.4.2", "lastHeartbeatAt": "2026-11-29T18:04:05Z", "lastHeartbeatIp": "203.0.113.7", "graceExpiresAt": null, "connection": "online"}})))]
+pub struct ServerListItem {
+    pub id: i64,
+    pub owner_id: i64,
+    pub owner_username: String,
+    pub name: String,
+    pub license: LicenseView,
+}
+
+/// `GET /api/v1/servers`: one page, in the order asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ServerPage {
+    pub items: Vec<ServerListItem>,
+    /// Pass as `cursor` (with the same filters and sort) for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The order of `GET /api/v1/servers`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum ServerSort {
+    /// Newest first.
+    #[default]
+    Id,
+    /// By name, A to Z.
+    Name,
+    /// Most recent heartbeat first; installations that never called in last.
+    LastHeartbeatAt,
+}
+
 /// `POST /api/v1/servers`: the server is created with a fresh ACTIVE license.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

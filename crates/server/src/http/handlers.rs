@@ -42,6 +42,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(users::get_user)
                 .service(users::update_user)
                 .service(users::list_user_servers)
+                .service(servers::list_servers)
                 .service(servers::create_server)
                 .service(servers::get_server)
                 .service(servers::update_server)

@@ -95,6 +95,7 @@ fn routes() -> Vec<(&'static str, &'static str, Rule)> {
         ("get", "/api/v1/users/{id}", Rule::AdminRead),
         ("patch", "/api/v1/users/{id}", Rule::AdminUsersWrite),
         ("get", "/api/v1/users/{id}/servers", Rule::AdminRead),
+        ("get", "/api/v1/servers", Rule::AdminRead),
         ("post", "/api/v1/servers", Rule::AdminLicensesWrite),
         ("get", "/api/v1/servers/{id}", Rule::AdminRead),
         ("patch", "/api/v1/servers/{id}", Rule::AdminLicensesWrite),

@@ -1,9 +1,138 @@
-//! `/api/v1/servers/{id}`: renaming and deleting an installation.
+//! `/api/v1/servers`: the list across customers; `/api/v1/servers/{id}`: renaming and
+//! deleting an installation.
 
-use pulsekey_types::{ErrorBody, ErrorCode, Role, ServerView};
+use pulsekey_types::{ErrorBody, ErrorCode, Role, ServerPage, ServerView};
 use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+use crate::util::test_app::TestApp;
+
+/// Every page of `query`, followed cursor by cursor with `limit`, as (name) in order.
+async fn all_pages(app: &TestApp, admin: &str, query: &str, limit: u32) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..50 {
+        let path = format!("/api/v1/servers?limit={limit}&{query}&cursor={cursor}");
+        let answer = app.get(&path, admin).await;
+        assert_eq!(answer.status(), 200, "{path}");
+        let page: ServerPage = answer.json().await.unwrap();
+        assert!(page.items.len() <= limit as usize);
+        names.extend(page.items.into_iter().map(|s| s.name));
+        match page.next_cursor {
+            Some(next) => cursor = next,
+            None => return names,
+        }
+    }
+    panic!("more than 50 pages for {query}");
+}
+
+/// Writes a last heartbeat `secs_ago` seconds back, as a node's flush would.
+async fn heard_from(app: &TestApp, server: i64, secs_ago: i64, version: &str) {
+    let at = OffsetDateTime::now_utc() - Duration::seconds(secs_ago);
+    let at = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.microsecond()
+    );
+    app.sql(&format!(
+        "INSERT INTO server_heartbeats (server_id, last_heartbeat_at, installed_version, last_heartbeat_ip) \
+         VALUES ({server}, '{at}', '{version}', '203.0.113.7')"
+    ))
+    .await;
+}
 
 both_backends! {
+    async fn the_list_filters_sorts_and_pages_across_customers(app) {
+        let admin = app.admin_token().await;
+        let acme = app.create_user("acme", Role::Customer).await;
+        let globex = app.create_user("Globex", Role::Customer).await;
+        // name, owner, seconds since the last heartbeat (None: never), version
+        let fleet = [
+            ("acme-prod", acme.id, Some(30), "2.0"),
+            ("acme-staging", acme.id, Some(300), "1.9"),
+            ("acme_lab", acme.id, None, ""),
+            ("globex-eu", globex.id, Some(3_000), "2.0"),
+            ("globex-us", globex.id, Some(90), "2.0"),
+            ("Zeta 100%", globex.id, None, ""),
+        ];
+        let mut ids = std::collections::HashMap::new();
+        for (name, owner, ago, version) in fleet {
+            let id = app.create_server(&admin, owner, name).await;
+            if let Some(ago) = ago {
+                heard_from(&app, id, ago, version).await;
+            }
+            ids.insert(name, id);
+        }
+        // acme-staging in GRACE; globex-eu's grace window ended but the sweep has not run.
+        app.post(&format!("/api/v1/servers/{}/license/revoke", ids["acme-staging"]), &admin, json!({ "graceDays": 3 })).await;
+        app.post(&format!("/api/v1/servers/{}/license/revoke", ids["globex-eu"]), &admin, json!({ "graceDays": 3 })).await;
+        app.sql(&format!("UPDATE servers SET grace_expires_at = '2020-01-01 00:00:00' WHERE id = {}", ids["globex-eu"])).await;
+
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let by_id = all_pages(&app, &admin, "", 2).await;
+        assert_eq!(by_id, names(&["Zeta 100%", "globex-us", "globex-eu", "acme_lab", "acme-staging", "acme-prod"]));
+        let by_name = all_pages(&app, &admin, "sort=name", 4).await;
+        assert_eq!(by_name, names(&["Zeta 100%", "acme-prod", "acme-staging", "acme_lab", "globex-eu", "globex-us"]));
+        let by_heartbeat = all_pages(&app, &admin, "sort=lastHeartbeatAt", 1).await;
+        assert_eq!(by_heartbeat, names(&["acme-prod", "globex-us", "acme-staging", "globex-eu", "Zeta 100%", "acme_lab"]));
+
+        for (query, expected) in [
+            ("status=ACTIVE", vec!["Zeta 100%", "globex-us", "acme_lab", "acme-prod"]),
+            ("status=GRACE", vec!["acme-staging"]),
+            ("status=EXPIRED", vec!["globex-eu"]),
+            ("connection=online", vec!["globex-us", "acme-prod"]),
+            ("connection=late", vec!["acme-staging"]),
+            ("connection=offline", vec!["globex-eu"]),
+            ("connection=never", vec!["Zeta 100%", "acme_lab"]),
+            ("version=2.0", vec!["globex-us", "globex-eu", "acme-prod"]),
+            (&format!("ownerId={}", globex.id), vec!["Zeta 100%", "globex-us", "globex-eu"]),
+            ("q=GLOBEX", vec!["Zeta 100%", "globex-us", "globex-eu"]),
+            ("q=staging", vec!["acme-staging"]),
+            // LIKE's wildcards are taken literally.
+            ("q=_", vec!["acme_lab"]),
+            ("q=%25", vec!["Zeta 100%"]),
+            // Filters combine.
+            ("version=2.0&connection=online&q=acme", vec!["acme-prod"]),
+            ("status=ACTIVE&connection=never&sort=name", vec!["Zeta 100%", "acme_lab"]),
+            ("status=GRACE&ownerId=999999", vec![]),
+        ] {
+            assert_eq!(all_pages(&app, &admin, query, 2).await, names(&expected), "{query}");
+        }
+
+        let page: ServerPage = app.get("/api/v1/servers?q=acme-prod", &admin).await.json().await.unwrap();
+        let item = &page.items[0];
+        assert_eq!((item.owner_id, item.owner_username.as_str()), (acme.id, "acme"));
+        assert_eq!(item.license.installed_version.as_deref(), Some("2.0"));
+        assert_eq!(item.license.connection, pulsekey_types::Connection::Online);
+        assert!(item.license.key_masked.starts_with("pk_•"));
+        let text = serde_json::to_string(&page).unwrap();
+        let key = app.reveal(&admin, ids["acme-prod"]).await;
+        assert!(!text.contains(&key));
+
+        // Bad queries: a clear 4xx each.
+        let name_cursor = app.get("/api/v1/servers?sort=name&limit=1", &admin).await.json::<ServerPage>().await.unwrap().next_cursor.unwrap();
+        for (query, status) in [
+            ("status=active", 400),
+            ("connection=sometimes", 400),
+            ("sort=owner", 400),
+            ("ownerId=abc", 400),
+            ("limit=0", 422),
+            ("limit=201", 422),
+            ("cursor=banana", 422),
+            (&format!("cursor={name_cursor}"), 422),
+            (&format!("sort=lastHeartbeatAt&cursor={name_cursor}"), 422),
+        ] {
+            let answer = app.get(&format!("/api/v1/servers?{query}"), &admin).await;
+            assert_eq!(answer.status(), status, "{query}");
+            assert!(answer.json::<ErrorBody>().await.is_ok(), "{query}");
+        }
+    }
+
     async fn a_rename_changes_the_name_only_and_is_audited_once(app) {
         let admin = app.admin_token().await;
         let acme = app.create_user("acme", Role::Customer).await;

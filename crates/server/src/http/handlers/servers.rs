@@ -1,13 +1,94 @@
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use pulsekey_types::{
-    CreateServerRequest, ErrorBody, LicenseView, RevealResponse, RevokeRequest, Scope, ServerView,
-    UpdateServerRequest,
+    Connection, CreateServerRequest, ErrorBody, LicenseStatus, LicenseView, RevealResponse,
+    RevokeRequest, Scope, ServerPage, ServerSort, ServerView, UpdateServerRequest,
 };
+use serde::Deserialize;
 
 use crate::http::auth::Principal;
 use crate::http::error::ApiError;
 use crate::http::state::SharedState;
 use pulsekey_core::servers;
+use pulsekey_core::servers::list::ServerFilter;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct ListServersQuery {
+    /// Only licenses in this status as a heartbeat would get it now (a grace window that
+    /// has ended is EXPIRED).
+    status: Option<LicenseStatus>,
+    /// Only installations whose last heartbeat puts them here: `online` within 2 heartbeat
+    /// intervals, `late` within 10, `offline` beyond, `never` none yet.
+    connection: Option<Connection>,
+    /// Only installations that last reported exactly this version.
+    version: Option<String>,
+    /// Only this customer's servers.
+    owner_id: Option<i64>,
+    /// Case-insensitive part of the server's name or of its owner's username.
+    q: Option<String>,
+    /// `id` (newest first, the default), `name` (A to Z) or `lastHeartbeatAt` (most recent
+    /// first, never-seen last).
+    sort: Option<ServerSort>,
+    /// `nextCursor` of the previous page, with the same filters and sort.
+    cursor: Option<String>,
+    /// Page size, 1–200 (default 50).
+    limit: Option<i64>,
+}
+
+/// Every server across customers, with its owner and license; filters combine.
+#[utoipa::path(
+    tag = "servers",
+    operation_id = "list_servers",
+    params(ListServersQuery),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "One page of servers", body = ServerPage),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin (or a token without `read`)", body = ErrorBody),
+        (status = 422, description = "Bad cursor or limit", body = ErrorBody),
+    ),
+)]
+#[get("/servers")]
+pub async fn list_servers(
+    state: SharedState,
+    principal: Principal,
+    query: web::Query<ListServersQuery>,
+) -> Result<web::Json<ServerPage>, ApiError> {
+    principal.require_admin(Scope::Read)?;
+    let ListServersQuery {
+        status,
+        connection,
+        version,
+        owner_id,
+        q,
+        sort,
+        cursor,
+        limit,
+    } = query.into_inner();
+    let filter = ServerFilter {
+        status,
+        connection,
+        version,
+        owner_id,
+        q,
+    };
+    let interval = state.config.heartbeat_interval_secs;
+    let page = state
+        .read(move |conn| {
+            servers::list::list_servers(
+                conn,
+                filter,
+                sort.unwrap_or_default(),
+                cursor.as_deref(),
+                limit,
+                interval,
+            )
+        })
+        .await?;
+    Ok(web::Json(page))
+}
 
 /// Create a server for a customer; it gets a fresh ACTIVE license.
 #[utoipa::path(

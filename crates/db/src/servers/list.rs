@@ -1,0 +1,170 @@
+//! The list of servers across customers: filters that combine, three orders, a keyset
+//! cursor for each.
+
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+use super::{HeartbeatRow, ServerColumns, ServerRow};
+use crate::schema::{server_heartbeats, servers, users};
+use crate::sql::{escape_like, lower};
+use crate::{DbConnection, DbError};
+
+/// A license's status as a verdict would give it at `now`: a GRACE window that has ended
+/// counts as EXPIRED whether or not the sweep has stored it yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EffectiveStatus {
+    Active,
+    Grace,
+    Expired,
+}
+
+/// When the last heartbeat came, as bounds the caller derives from the interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastHeartbeat {
+    /// At or after the instant.
+    Since(PrimitiveDateTime),
+    /// At or after `from`, before `before`.
+    Between {
+        from: PrimitiveDateTime,
+        before: PrimitiveDateTime,
+    },
+    /// Before the instant.
+    Before(PrimitiveDateTime),
+    /// None yet.
+    Never,
+}
+
+/// Where a page starts: just after the last row of the page before, in the page's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum After {
+    /// Newest first.
+    Id(i64),
+    /// By name, then id.
+    Name(String, i64),
+    /// Most recent heartbeat first, then id; those that never called in come last.
+    LastHeartbeat(Option<PrimitiveDateTime>, i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    IdDesc,
+    Name,
+    LastHeartbeatDesc,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerListQuery {
+    pub status: Option<EffectiveStatus>,
+    pub last_heartbeat: Option<LastHeartbeat>,
+    pub version: Option<String>,
+    pub owner_id: Option<i64>,
+    /// A piece of the server's name or of its owner's username, any case.
+    pub search: Option<String>,
+    pub order: Order,
+    pub after: Option<After>,
+    pub limit: i64,
+    pub now: PrimitiveDateTime,
+}
+
+/// A listed server and its owner's username.
+#[derive(Debug, Clone)]
+pub struct ListedServer {
+    pub server: ServerRow,
+    pub owner_username: String,
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    query: &ServerListQuery,
+) -> Result<Vec<ListedServer>, DbError> {
+    let mut select = servers::table
+        .inner_join(users::table)
+        .left_join(server_heartbeats::table)
+        .select((
+            ServerColumns::as_select(),
+            Option::<HeartbeatRow>::as_select(),
+            users::username,
+        ))
+        .into_boxed();
+    let now = query.now;
+    select = match query.status {
+        None => select,
+        Some(EffectiveStatus::Active) => select.filter(servers::license_status.eq("ACTIVE")),
+        Some(EffectiveStatus::Grace) => select.filter(
+            servers::license_status
+                .eq("GRACE")
+                .and(servers::grace_expires_at.assume_not_null().gt(now)),
+        ),
+        Some(EffectiveStatus::Expired) => select.filter(
+            servers::license_status
+                .eq("EXPIRED")
+                .or(servers::license_status
+                    .eq("GRACE")
+                    .and(servers::grace_expires_at.assume_not_null().le(now))),
+        ),
+    };
+    let heard = server_heartbeats::last_heartbeat_at.nullable();
+    select = match query.last_heartbeat {
+        None => select,
+        Some(LastHeartbeat::Since(t)) => select.filter(heard.ge(t)),
+        Some(LastHeartbeat::Between { from, before }) => {
+            select.filter(heard.ge(from).and(heard.lt(before)))
+        }
+        Some(LastHeartbeat::Before(t)) => select.filter(heard.lt(t)),
+        Some(LastHeartbeat::Never) => select.filter(heard.is_null()),
+    };
+    if let Some(version) = &query.version {
+        select = select.filter(
+            server_heartbeats::installed_version
+                .nullable()
+                .eq(version.clone()),
+        );
+    }
+    if let Some(owner_id) = query.owner_id {
+        select = select.filter(servers::owner_id.eq(owner_id));
+    }
+    if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
+        let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
+        select = select.filter(
+            lower(servers::name)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(users::username).like(pattern).escape('\\')),
+        );
+    }
+    select = match (&query.order, &query.after) {
+        (Order::IdDesc, Some(After::Id(id))) => select.filter(servers::id.lt(*id)),
+        (Order::Name, Some(After::Name(name, id))) => select.filter(
+            servers::name
+                .gt(name.clone())
+                .or(servers::name.eq(name.clone()).and(servers::id.gt(*id))),
+        ),
+        (Order::LastHeartbeatDesc, Some(After::LastHeartbeat(Some(at), id))) => select.filter(
+            heard
+                .lt(*at)
+                .or(heard.eq(*at).and(servers::id.lt(*id)))
+                .or(heard.is_null()),
+        ),
+        (Order::LastHeartbeatDesc, Some(After::LastHeartbeat(None, id))) => {
+            select.filter(heard.is_null().and(servers::id.lt(*id)))
+        }
+        // A cursor of another order cannot happen: the caller parses it for this order.
+        (_, _) => select,
+    };
+    select = match query.order {
+        Order::IdDesc => select.order(servers::id.desc()),
+        Order::Name => select.order((servers::name.asc(), servers::id.asc())),
+        Order::LastHeartbeatDesc => {
+            select.order((heard.is_null().asc(), heard.desc(), servers::id.desc()))
+        }
+    };
+    let rows: Vec<(ServerColumns, Option<HeartbeatRow>, String)> =
+        select.limit(query.limit).load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(columns, heartbeat, owner_username)| ListedServer {
+            server: (columns, heartbeat).into(),
+            owner_username,
+        })
+        .collect())
+}
