@@ -4,8 +4,8 @@
 use gloo_net::http::{Request, RequestBuilder, Response};
 use pulsekey_types::{
     AuditPage, ErrorBody, HealthResponse, LicenseView, LoginRequest, LoginResponse, MyServerList,
-    RevealResponse, RevokeRequest, ServerList, ServerView, SettingsView, UpdateUserRequest,
-    UserList, UserView,
+    RevealResponse, RevokeRequest, ServerList, ServerPage, ServerView, SettingsView,
+    UpdateUserRequest, UserList, UserView,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -121,6 +121,11 @@ pub async fn list_users(query: String, cursor: Option<String>) -> Result<UserLis
         url.push_str(&format!("&cursor={cursor}"));
     }
     get(&url).await
+}
+
+/// `query`: the list's filters, order and cursor, already encoded (`status=GRACE&sort=name`).
+pub async fn list_servers(query: String) -> Result<ServerPage, ApiError> {
+    get(&format!("/api/v1/servers?limit=50&{query}")).await
 }
 
 pub async fn get_user(id: i64) -> Result<UserView, ApiError> {

@@ -6,8 +6,8 @@ use pulsekey_types::Role;
 use crate::api;
 use crate::components::error_view::Loaded;
 use crate::pages::{
-    admin_user::AdminUserPage, admin_users::AdminUsersPage, audit_log::AuditLogPage,
-    dashboard::DashboardPage, login::LoginPage,
+    admin_servers::AdminServersPage, admin_user::AdminUserPage, admin_users::AdminUsersPage,
+    audit_log::AuditLogPage, dashboard::DashboardPage, login::LoginPage,
 };
 use crate::session::{
     home_of, leave_for, login_path_after_401, mark_signed_in, provide_session, use_session,
@@ -25,6 +25,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=LoginPage/>
                     <Route path=path!("/admin/users") view=|| view! { <RequireRole role=Role::Admin><AdminUsersPage/></RequireRole> }/>
                     <Route path=path!("/admin/users/:id") view=|| view! { <RequireRole role=Role::Admin><AdminUserPage/></RequireRole> }/>
+                    <Route path=path!("/admin/servers") view=|| view! { <RequireRole role=Role::Admin><AdminServersPage/></RequireRole> }/>
                     <Route path=path!("/admin/audit-log") view=|| view! { <RequireRole role=Role::Admin><AuditLogPage/></RequireRole> }/>
                     <Route path=path!("/dashboard") view=|| view! { <RequireRole role=Role::Customer><DashboardPage/></RequireRole> }/>
                 </Routes>
@@ -93,6 +94,7 @@ fn NavBar() -> impl IntoView {
                             .then(|| {
                                 view! {
                                     <A href="/admin/users">"Users"</A>
+                                    <A href="/admin/servers">"Servers"</A>
                                     <A href="/admin/audit-log">"Audit log"</A>
                                 }
                             });

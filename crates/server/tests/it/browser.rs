@@ -195,6 +195,52 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         );
     }
     browser.screenshot("audit-log").await;
+
+    // Every server across customers, its filters in the address: Back brings the list back.
+    let staging: pulsekey_types::ServerView = api
+        .post(url("/api/v1/servers"))
+        .bearer_auth(&admin.token)
+        .json(&json!({ "ownerId": customer.id, "name": "acme-staging" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let revoked = api
+        .post(url(&format!(
+            "/api/v1/servers/{}/license/revoke",
+            staging.id
+        )))
+        .bearer_auth(&admin.token)
+        .json(&json!({ "graceDays": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    browser.client.goto(&url("/admin/servers")).await.unwrap();
+    browser
+        .wait_text("server-table", |t| {
+            t.contains("acme-prod") && t.contains("acme-staging")
+        })
+        .await;
+    browser.select("filter-status", "GRACE").await;
+    let grace = browser
+        .wait_text("server-table", |t| !t.contains("acme-prod"))
+        .await;
+    assert!(
+        grace.contains("acme-staging") && grace.contains("GRACE"),
+        "{grace}"
+    );
+    let address = browser.client.current_url().await.unwrap();
+    assert_eq!(address.query(), Some("status=GRACE"));
+    browser.screenshot("servers-grace").await;
+    browser.client.back().await.unwrap();
+    browser
+        .wait_text("server-table", |t| {
+            t.contains("acme-prod") && t.contains("acme-staging")
+        })
+        .await;
     browser.close().await;
 }
 

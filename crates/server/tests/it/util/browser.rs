@@ -112,6 +112,15 @@ impl Browser {
         element.send_keys(text).await.unwrap();
     }
 
+    /// Picks the option whose value is `value` in a `<select>`.
+    pub async fn select(&self, test_id: &str, value: &str) {
+        self.element(test_id)
+            .await
+            .select_by_value(value)
+            .await
+            .unwrap();
+    }
+
     /// Waits until the element's text satisfies `ok`; returns that text.
     pub async fn wait_text(&self, test_id: &str, ok: impl Fn(&str) -> bool) -> String {
         let mut last = String::new();

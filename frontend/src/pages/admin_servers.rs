@@ -1,0 +1,203 @@
+//! `/admin/servers`: every installation across customers. The filters, the order and the
+//! page live in the address, so a link or Back brings the same list again.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::params::ParamsMap;
+use pulsekey_types::{Connection, ServerListItem};
+
+use crate::api;
+use crate::components::error_view::Loaded;
+use crate::components::status_badge::StatusBadge;
+use crate::time_fmt;
+
+/// The address's parameters that the list understands, in the API's own names.
+const KEYS: [&str; 7] = [
+    "status",
+    "connection",
+    "version",
+    "ownerId",
+    "q",
+    "sort",
+    "cursor",
+];
+
+/// The query string for `params`, keeping only what the list understands; `except` left out.
+fn query_of(params: &ParamsMap, except: &str) -> String {
+    KEYS.iter()
+        .filter(|key| **key != except)
+        .filter_map(|key| {
+            let value = params.get(key)?;
+            (!value.trim().is_empty()).then(|| {
+                format!(
+                    "{key}={}",
+                    String::from(js_sys::encode_uri_component(value.trim()))
+                )
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[component]
+pub fn AdminServersPage() -> impl IntoView {
+    let query = use_query_map();
+    let navigate = use_navigate();
+    let servers = LocalResource::new(move || api::list_servers(query.with(|q| query_of(q, ""))));
+    let current = move |key: &'static str| query.with(|q| q.get(key).unwrap_or_default());
+    // A new filter starts again from the first page.
+    let set = move |key: &'static str, value: String| {
+        let mut params = query.get_untracked();
+        params.replace(key, value);
+        params.remove("cursor");
+        navigate(
+            &format!("/admin/servers?{}", query_of(&params, "")),
+            Default::default(),
+        );
+    };
+    let select = {
+        let set = set.clone();
+        move |key: &'static str,
+              label: &'static str,
+              options: &'static [(&'static str, &'static str)]| {
+            let set = set.clone();
+            view! {
+                <label>
+                    {label}
+                    <select
+                        data-testid=format!("filter-{key}")
+                        on:change=move |ev| set(key, event_target_value(&ev))
+                    >
+                        {options
+                            .iter()
+                            .map(|(value, text)| {
+                                view! {
+                                    <option value=*value selected=move || current(key) == *value>
+                                        {*text}
+                                    </option>
+                                }
+                            })
+                            .collect_view()}
+                    </select>
+                </label>
+            }
+        }
+    };
+    let text = move |key: &'static str, label: &'static str, placeholder: &'static str| {
+        let set = set.clone();
+        view! {
+            <label>
+                {label}
+                <input
+                    data-testid=format!("filter-{key}")
+                    placeholder=placeholder
+                    prop:value=move || current(key)
+                    on:change=move |ev| set(key, event_target_value(&ev))
+                />
+            </label>
+        }
+    };
+    let next_page = {
+        let navigate = use_navigate();
+        move |cursor: String| {
+            let mut params = query.get_untracked();
+            params.replace("cursor", cursor);
+            navigate(
+                &format!("/admin/servers?{}", query_of(&params, "")),
+                Default::default(),
+            );
+        }
+    };
+    let first_page = move || query.with(|q| format!("/admin/servers?{}", query_of(q, "cursor")));
+
+    view! {
+        <h1>"Servers"</h1>
+        <div class="filters">
+            {text("q", "Search", "server or customer")}
+            {select("status", "Status", &[("", "Any"), ("ACTIVE", "Active"), ("GRACE", "Grace"), ("EXPIRED", "Expired")])}
+            {select("connection", "Connection", &[("", "Any"), ("online", "Online"), ("late", "Late"), ("offline", "Offline"), ("never", "Never seen")])}
+            {text("version", "Version", "e.g. 1.4.2")}
+            {select("sort", "Order", &[("", "Newest first"), ("name", "Name"), ("lastHeartbeatAt", "Last heartbeat")])}
+        </div>
+        <Loaded>
+            {move || {
+                let next_page = next_page.clone();
+                Suspend::new(async move {
+                    servers
+                        .await
+                        .map(|page| {
+                            let next = page.next_cursor.clone();
+                            let rows = if page.items.is_empty() {
+                                view! { <p data-testid="no-servers">"No server matches these filters."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <table class="list" data-testid="server-table">
+                                        <thead>
+                                            <tr>
+                                                <th>"Server"</th>
+                                                <th>"Customer"</th>
+                                                <th>"Status"</th>
+                                                <th>"Connection"</th>
+                                                <th>"Version"</th>
+                                                <th>"Last heartbeat"</th>
+                                            </tr>
+                                        </thead>
+                                        <tbody>
+                                            {page.items.into_iter().map(|server| view! { <ServerRow server/> }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                }
+                                    .into_any()
+                            };
+                            view! {
+                                {rows}
+                                <div class="actions">
+                                    <A href=first_page>"First page"</A>
+                                    <button
+                                        data-testid="next-page"
+                                        disabled=next.is_none()
+                                        on:click=move |_| {
+                                            if let Some(cursor) = next.clone() {
+                                                next_page(cursor);
+                                            }
+                                        }
+                                    >
+                                        "Next page"
+                                    </button>
+                                </div>
+                            }
+                        })
+                })
+            }}
+        </Loaded>
+    }
+}
+
+fn connection_text(connection: Connection) -> &'static str {
+    match connection {
+        Connection::Online => "online",
+        Connection::Late => "late",
+        Connection::Offline => "offline",
+        Connection::Never => "never seen",
+    }
+}
+
+#[component]
+fn ServerRow(server: ServerListItem) -> impl IntoView {
+    let status = server.license.status;
+    view! {
+        <tr data-testid="server-row">
+            <td>
+                <A href=format!("/admin/users/{}", server.owner_id)>{server.name}</A>
+            </td>
+            <td>{server.owner_username}</td>
+            <td>
+                <StatusBadge status=Signal::derive(move || status)/>
+            </td>
+            <td data-testid="server-connection">{connection_text(server.license.connection)}</td>
+            <td>{server.license.installed_version.unwrap_or_else(|| "—".into())}</td>
+            <td>{time_fmt::heartbeat(server.license.last_heartbeat_at)}</td>
+        </tr>
+    }
+}
