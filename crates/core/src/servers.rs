@@ -17,6 +17,7 @@ use super::crypto::DataKey;
 use super::keys::{self, LicenseKey};
 use super::license;
 
+pub mod events;
 pub mod list;
 
 /// What the card shows, with the status computed now (never the stale stored one).
@@ -49,7 +50,7 @@ pub fn server_view(row: &ServerRow, now: OffsetDateTime, interval_secs: u64) -> 
     }
 }
 
-fn server_not_found(err: DbError) -> DomainError {
+pub(crate) fn server_not_found(err: DbError) -> DomainError {
     match err {
         DbError::NotFound => DomainError::NotFound("server"),
         other => DomainError::Db(other),

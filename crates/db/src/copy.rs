@@ -6,7 +6,9 @@ use diesel::prelude::*;
 use sha2::{Digest as _, Sha256};
 use time::PrimitiveDateTime;
 
-use crate::schema::{api_tokens, audit_log, server_heartbeats, servers, sessions, users};
+use crate::schema::{
+    api_tokens, audit_log, server_events, server_heartbeats, servers, sessions, users,
+};
 use crate::{DbConnection, DbError};
 
 const PAGE: i64 = 1_000;
@@ -66,6 +68,16 @@ struct Heartbeat {
     last_heartbeat_at: PrimitiveDateTime,
     installed_version: String,
     last_heartbeat_ip: Option<String>,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = server_events)]
+struct ServerEvent {
+    id: i64,
+    server_id: i64,
+    at: PrimitiveDateTime,
+    kind: String,
+    data: String,
 }
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
@@ -151,6 +163,7 @@ pub fn summarize(conn: &mut DbConnection) -> Result<Vec<TableSummary>, DbError> 
         summarize_table!(sessions, Session, sessions::id),
         summarize_table!(servers, Server, servers::id),
         summarize_table!(server_heartbeats, Heartbeat, server_heartbeats::server_id),
+        summarize_table!(server_events, ServerEvent, server_events::id),
         summarize_table!(api_tokens, Token, api_tokens::id),
         summarize_table!(audit_log, AuditEntry, audit_log::id),
     ])
@@ -176,6 +189,7 @@ keyed!(User, id, i64);
 keyed!(Session, id, String);
 keyed!(Server, id, i64);
 keyed!(Heartbeat, server_id, i64);
+keyed!(ServerEvent, id, i64);
 keyed!(Token, id, i64);
 keyed!(AuditEntry, id, i64);
 
@@ -211,9 +225,16 @@ pub fn sqlite_to_postgres(
     copy!(sessions, Session, sessions::id);
     copy!(servers, Server, servers::id);
     copy!(server_heartbeats, Heartbeat, server_heartbeats::server_id);
+    copy!(server_events, ServerEvent, server_events::id);
     copy!(api_tokens, Token, api_tokens::id);
     copy!(audit_log, AuditEntry, audit_log::id);
-    for table in ["users", "servers", "api_tokens", "audit_log"] {
+    for table in [
+        "users",
+        "servers",
+        "server_events",
+        "api_tokens",
+        "audit_log",
+    ] {
         diesel::sql_query(format!(
             "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
              COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"

@@ -11,6 +11,7 @@ mod error;
 pub mod license_changes;
 pub mod login_failures;
 pub mod schema;
+pub mod server_events;
 pub mod servers;
 pub mod sessions;
 mod sql;

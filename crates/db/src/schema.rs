@@ -74,6 +74,16 @@ diesel::joinable!(servers -> users (owner_id));
 diesel::joinable!(server_heartbeats -> servers (server_id));
 diesel::joinable!(api_tokens -> users (owner_id));
 
+diesel::table! {
+    server_events (id) {
+        id -> BigInt,
+        server_id -> BigInt,
+        at -> Timestamp,
+        kind -> Text,
+        data -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
@@ -82,6 +92,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     license_changes,
     server_heartbeats,
+    server_events,
     login_failures
 );
 

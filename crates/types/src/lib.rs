@@ -22,8 +22,8 @@ pub use license::{
     Connection, InstallConfig, LicenseStatus, LicenseView, RevealResponse, RevokeRequest,
 };
 pub use server::{
-    CreateServerRequest, MyServer, MyServerList, ServerList, ServerListItem, ServerPage,
-    ServerSort, ServerView, UpdateServerRequest,
+    CreateServerRequest, MyServer, MyServerList, ServerEvent, ServerEventPage, ServerList,
+    ServerListItem, ServerPage, ServerSort, ServerView, UpdateServerRequest,
 };
 pub use settings::SettingsView;
 pub use token::{CreateTokenRequest, CreatedToken, Scope, TokenList, TokenView};

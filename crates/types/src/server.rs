@@ -1,4 +1,5 @@
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::LicenseView;
 
@@ -108,4 +109,29 @@ pub struct MyServer {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MyServerList {
     pub items: Vec<MyServer>,
+}
+
+/// Something that happened to an installation: `version_changed` and `address_changed`
+/// with `data` `{from, to}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", schema(example = json!({"id": 901, "at": "2026-12-02T16:50:54Z", "type": "version_changed", "data": {"from": "1.4.2", "to": "1.5.0"}})))]
+pub struct ServerEvent {
+    pub id: i64,
+    /// When the heartbeat that showed the change arrived.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub data: serde_json::Value,
+}
+
+/// `GET /api/v1/servers/{id}/events`: one page, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ServerEventPage {
+    pub items: Vec<ServerEvent>,
+    pub next_cursor: Option<String>,
 }

@@ -133,6 +133,10 @@ fn spawn_expiry_sweep(state: SharedState) {
                     &mut conn,
                     now - pulsekey_core::sign_in::WINDOW,
                 )?;
+                pulsekey_db::server_events::prune(
+                    &mut conn,
+                    now - pulsekey_core::servers::events::KEPT_FOR,
+                )?;
                 pulsekey_db::servers::expire_passed_grace(&mut conn, now)
             })
             .await;

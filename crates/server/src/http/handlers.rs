@@ -47,6 +47,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(servers::get_server)
                 .service(servers::update_server)
                 .service(servers::delete_server)
+                .service(servers::list_server_events)
                 .service(servers::get_license)
                 .service(servers::reveal_license)
                 .service(servers::regenerate_license)

@@ -100,6 +100,7 @@ fn routes() -> Vec<(&'static str, &'static str, Rule)> {
         ("get", "/api/v1/servers/{id}", Rule::AdminRead),
         ("patch", "/api/v1/servers/{id}", Rule::AdminLicensesWrite),
         ("delete", "/api/v1/servers/{id}", Rule::AdminLicensesWrite),
+        ("get", "/api/v1/servers/{id}/events", Rule::AdminRead),
         ("get", "/api/v1/servers/{id}/license", Rule::AdminRead),
         (
             "post",

@@ -7,6 +7,60 @@ use time::{Duration, OffsetDateTime};
 
 use crate::util::test_app::TestApp;
 
+/// A heartbeat to `base` from the address `from`, reporting `version`.
+async fn beat_from(base: &str, from: [u8; 4], key: &str, version: &str) {
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(from))
+        .build()
+        .unwrap();
+    let answer = client
+        .post(format!("{base}/heartbeat"))
+        .bearer_auth(key)
+        .json(&json!({ "version": version }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+}
+
+async fn events_of(
+    app: &TestApp,
+    admin: &str,
+    server: i64,
+    query: &str,
+) -> pulsekey_types::ServerEventPage {
+    let answer = app
+        .get(&format!("/api/v1/servers/{server}/events{query}"), admin)
+        .await;
+    assert_eq!(answer.status(), 200);
+    answer.json().await.unwrap()
+}
+
+/// Waits until the card shows what a flush of `version` from `ip` writes.
+async fn flushed(app: &TestApp, admin: &str, server: i64, version: &str, ip: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let card: pulsekey_types::LicenseView = app
+            .get(&format!("/api/v1/servers/{server}/license"), admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if (
+            card.installed_version.as_deref(),
+            card.last_heartbeat_ip.as_deref(),
+        ) == (Some(version), Some(ip))
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never flushed: {card:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Every page of `query`, followed cursor by cursor with `limit`, as (name) in order.
 async fn all_pages(app: &TestApp, admin: &str, query: &str, limit: u32) -> Vec<String> {
     let mut names = Vec::new();
@@ -173,6 +227,58 @@ both_backends! {
         let card: ServerView = app.get(&format!("/api/v1/servers/{server}"), &admin).await.json().await.unwrap();
         assert_eq!(card.name, "acme-prod-eu");
         assert_eq!(app.audit(&admin, "action=server.update").await.len(), 1);
+    }
+
+    async fn version_and_address_changes_become_events_once_whichever_node_saw_them(app) {
+        let node_b = app.another_node().await;
+        let admin = app.admin_token().await;
+        let acme = app.create_user("acme", Role::Customer).await;
+        let server = app.create_server(&admin, acme.id, "acme-prod").await;
+        let key = app.reveal(&admin, server).await;
+        let events = |query: &'static str| events_of(&app, &admin, server, query);
+
+        // The first sighting, and the same again: nothing changed.
+        beat_from(&app.url, [127, 0, 0, 1], &key, "1.0").await;
+        flushed(&app, &admin, server, "1.0", "127.0.0.1").await;
+        beat_from(&node_b.url, [127, 0, 0, 1], &key, "1.0").await;
+        beat_from(&app.url, [127, 0, 0, 1], &key, "1.0").await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(events("").await.items.is_empty());
+
+        // A new version through node B, then a new address through node A.
+        beat_from(&node_b.url, [127, 0, 0, 1], &key, "2.0").await;
+        flushed(&app, &admin, server, "2.0", "127.0.0.1").await;
+        beat_from(&app.url, [127, 0, 0, 2], &key, "2.0").await;
+        flushed(&app, &admin, server, "2.0", "127.0.0.2").await;
+        let all = events("").await;
+        let seen: Vec<(&str, &serde_json::Value)> = all.items.iter().map(|e| (e.kind.as_str(), &e.data)).collect();
+        assert_eq!(seen, vec![
+            ("address_changed", &json!({ "from": "127.0.0.1", "to": "127.0.0.2" })),
+            ("version_changed", &json!({ "from": "1.0", "to": "2.0" })),
+        ]);
+        assert!(all.items[0].id > all.items[1].id);
+        assert!(OffsetDateTime::now_utc() - all.items[0].at < Duration::minutes(1));
+
+        // Pages, and refusals.
+        let first = events("?limit=1").await;
+        assert_eq!(first.items.len(), 1);
+        let cursor = first.next_cursor.unwrap();
+        let second = app.get(&format!("/api/v1/servers/{server}/events?limit=1&cursor={cursor}"), &admin).await;
+        let second: pulsekey_types::ServerEventPage = second.json().await.unwrap();
+        assert_eq!((second.items[0].kind.as_str(), second.next_cursor), ("version_changed", None));
+        assert_eq!(app.get(&format!("/api/v1/servers/{server}/events?cursor=x"), &admin).await.status(), 422);
+        assert_eq!(app.get("/api/v1/servers/999999/events", &admin).await.status(), 404);
+
+        // A deleted server takes its events with it.
+        let deleted = app.client.delete(app.at(&format!("/api/v1/servers/{server}"))).bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(deleted.status(), 204);
+        assert_eq!(app.get(&format!("/api/v1/servers/{server}/events"), &admin).await.status(), 404);
+        let left = pulsekey_db::testing::query_number(
+            &mut app.db.conn().unwrap(),
+            &format!("SELECT COUNT(*) AS n FROM server_events WHERE server_id = {server}"),
+        )
+        .unwrap();
+        assert_eq!(left, 0, "events outlived their server");
     }
 
     async fn a_deleted_servers_key_is_refused_at_once_on_every_node(app) {

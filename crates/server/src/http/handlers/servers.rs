@@ -1,7 +1,7 @@
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use pulsekey_types::{
     Connection, CreateServerRequest, ErrorBody, LicenseStatus, LicenseView, RevealResponse,
-    RevokeRequest, Scope, ServerPage, ServerSort, ServerView, UpdateServerRequest,
+    RevokeRequest, Scope, ServerEventPage, ServerPage, ServerSort, ServerView, UpdateServerRequest,
 };
 use serde::Deserialize;
 
@@ -220,6 +220,46 @@ pub async fn delete_server(
         .act(principal.actor(), move |tx| servers::delete_server(tx, id))
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListEventsQuery {
+    /// `nextCursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size, 1–200 (default 50).
+    limit: Option<i64>,
+}
+
+/// What happened to one installation, newest first: `version_changed` and
+/// `address_changed` (`data` `{from, to}`), seen in its heartbeats. Kept 90 days.
+#[utoipa::path(
+    tag = "servers",
+    operation_id = "list_server_events",
+    params(("id" = i64, Path, description = "Server id"), ListEventsQuery),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "One page of events", body = ServerEventPage),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin (or a token without `read`)", body = ErrorBody),
+        (status = 404, description = "No such server", body = ErrorBody),
+        (status = 422, description = "Bad cursor or limit", body = ErrorBody),
+    ),
+)]
+#[get("/servers/{id}/events")]
+pub async fn list_server_events(
+    state: SharedState,
+    principal: Principal,
+    id: web::Path<i64>,
+    query: web::Query<ListEventsQuery>,
+) -> Result<web::Json<ServerEventPage>, ApiError> {
+    principal.require_admin(Scope::Read)?;
+    let (id, ListEventsQuery { cursor, limit }) = (id.into_inner(), query.into_inner());
+    let page = state
+        .read(move |conn| servers::events::list_events(conn, id, cursor.as_deref(), limit))
+        .await?;
+    Ok(web::Json(page))
 }
 
 /// The License card: masked key, effective status, last heartbeat, grace expiry.

@@ -1,0 +1,4 @@
+DROP TRIGGER servers_events_deleted;
+DROP TRIGGER server_heartbeats_address_changed;
+DROP TRIGGER server_heartbeats_version_changed;
+DROP TABLE server_events;
