@@ -4,8 +4,8 @@
 use gloo_net::http::{Request, RequestBuilder, Response};
 use pulsekey_types::{
     AuditPage, ErrorBody, HealthResponse, LicenseView, LoginRequest, LoginResponse, MyServerList,
-    RevealResponse, RevokeRequest, ServerList, ServerPage, ServerView, SettingsView,
-    UpdateUserRequest, UserList, UserView,
+    RevealResponse, RevokeRequest, ServerEventPage, ServerList, ServerPage, ServerView,
+    SettingsView, UpdateUserRequest, UserList, UserView,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -146,6 +146,31 @@ pub async fn create_server(owner_id: i64, name: String) -> Result<ServerView, Ap
         &pulsekey_types::CreateServerRequest { owner_id, name },
     )
     .await
+}
+
+pub async fn rename_server(id: i64, name: String) -> Result<ServerView, ApiError> {
+    send_json(
+        Request::patch(&format!("/api/v1/servers/{id}")),
+        &pulsekey_types::UpdateServerRequest { name: Some(name) },
+    )
+    .await
+}
+
+pub async fn delete_server(id: i64) -> Result<(), ApiError> {
+    let response = write(Request::delete(&format!("/api/v1/servers/{id}")))
+        .send()
+        .await
+        .map_err(network)?;
+    if response.ok() {
+        Ok(())
+    } else {
+        read::<()>(response).await
+    }
+}
+
+/// The newest `limit` events of a server.
+pub async fn server_events(id: i64, limit: u32) -> Result<ServerEventPage, ApiError> {
+    get(&format!("/api/v1/servers/{id}/events?limit={limit}")).await
 }
 
 /// The license actions of the card, by the last segment of their path.

@@ -1,13 +1,14 @@
-//! The License card of the seed page: masked key with reveal and copy, status, installed
-//! version, last heartbeat, grace expiry, and the three actions behind confirmations.
+//! The License card of the seed page: masked key with reveal and copy, status, connection,
+//! installed version, last heartbeat, grace expiry, the three license actions behind
+//! confirmations, and the server's own: rename, delete, its recent events.
 
 use std::future::Future;
 
 use leptos::prelude::*;
-use pulsekey_types::{LicenseStatus, ServerView, SettingsView};
+use pulsekey_types::{Connection, LicenseStatus, ServerEvent, ServerView, SettingsView};
 
 use crate::api::{self, ApiError, LicenseAction};
-use crate::components::error_view::ActionError;
+use crate::components::error_view::{ActionError, Loaded};
 use crate::components::status_badge::StatusBadge;
 use crate::time_fmt;
 
@@ -17,6 +18,7 @@ enum Pending {
     Regenerate,
     Revoke,
     Reinstate,
+    Delete,
 }
 
 impl Pending {
@@ -33,6 +35,10 @@ impl Pending {
             Self::Reinstate => {
                 "The license becomes ACTIVE again; the proxy resumes within one heartbeat interval."
             }
+            Self::Delete => {
+                "The server and its license are deleted now. Its proxy is refused at its next \
+                 heartbeat and stops itself; the audit log keeps the record. This cannot be undone."
+            }
         }
     }
 
@@ -41,6 +47,7 @@ impl Pending {
             Self::Regenerate => "Regenerate the license key?",
             Self::Revoke => "Revoke this license?",
             Self::Reinstate => "Reinstate this license?",
+            Self::Delete => "Delete this server?",
         }
     }
 
@@ -49,6 +56,7 @@ impl Pending {
             Self::Regenerate => "A new key was issued",
             Self::Revoke => "The license is in its grace period",
             Self::Reinstate => "The license is active again",
+            Self::Delete => "The server was deleted",
         }
     }
 }
@@ -75,8 +83,13 @@ pub fn LicenseCard(
     server: ServerView,
     /// The server's grace window: the revoke dialog's default and range.
     settings: SettingsView,
+    /// Called once the server has been deleted, so that the list around it reloads.
+    #[prop(into)]
+    on_deleted: Callback<()>,
 ) -> impl IntoView {
     let server_id = server.id;
+    let name = RwSignal::new(server.name.clone());
+    let renaming = RwSignal::new(None::<String>);
     let license = RwSignal::new(server.license);
     let revealed = RwSignal::new(None::<String>);
     let pending = RwSignal::new(None::<Pending>);
@@ -110,7 +123,27 @@ pub fn LicenseCard(
             Ok(Some(which.done()))
         },
     );
-    let busy = move || reveal.pending().get() || copy.pending().get() || change.pending().get();
+    let rename = card_action(outcome, move |typed: &String| {
+        let typed = typed.clone();
+        async move {
+            name.set(api::rename_server(server_id, typed).await?.name);
+            renaming.set(None);
+            Ok(Some("The server was renamed"))
+        }
+    });
+    let delete = card_action(outcome, move |_: &()| async move {
+        api::delete_server(server_id).await?;
+        pending.set(None);
+        on_deleted.run(());
+        Ok(Some(Pending::Delete.done()))
+    });
+    let busy = move || {
+        reveal.pending().get()
+            || copy.pending().get()
+            || change.pending().get()
+            || rename.pending().get()
+            || delete.pending().get()
+    };
 
     let toggle_reveal = move |_| {
         if revealed.get_untracked().is_some() {
@@ -126,6 +159,10 @@ pub fn LicenseCard(
             return;
         };
         let action = match which {
+            Pending::Delete => {
+                delete.dispatch(());
+                return;
+            }
             Pending::Regenerate => LicenseAction::Regenerate,
             Pending::Reinstate => LicenseAction::Reinstate,
             Pending::Revoke => match grace_days.get_untracked().trim().parse::<i64>() {
@@ -147,7 +184,53 @@ pub fn LicenseCard(
 
     view! {
         <section class="card license-card" data-testid="license-card" data-server-id=server_id>
-            <h3>{format!("License — {}", server.name)}</h3>
+            <h3 data-testid="server-name-heading">{move || format!("License — {}", name.get())}</h3>
+            {move || match renaming.get() {
+                None => {
+                    view! {
+                        <div class="actions card-tools">
+                            <button
+                                class="icon"
+                                data-testid="rename-server"
+                                on:click=move |_| renaming.set(Some(name.get_untracked()))
+                            >
+                                "Rename"
+                            </button>
+                            <button
+                                class="icon"
+                                data-testid="delete-server"
+                                on:click=move |_| pending.set(Some(Pending::Delete))
+                            >
+                                "Delete"
+                            </button>
+                        </div>
+                    }
+                        .into_any()
+                }
+                Some(_) => {
+                    view! {
+                        <form
+                            class="actions card-tools"
+                            on:submit=move |ev| {
+                                ev.prevent_default();
+                                rename.dispatch(renaming.get_untracked().unwrap_or_default());
+                            }
+                        >
+                            <label>
+                                "New name"
+                                <input
+                                    data-testid="rename-input"
+                                    prop:value=move || renaming.get().unwrap_or_default()
+                                    on:input=move |ev| renaming.set(Some(event_target_value(&ev)))
+                                />
+                            </label>
+                            <button type="submit" data-testid="rename-save" disabled=busy>"Save"</button>
+                            <button type="button" class="icon" on:click=move |_| renaming.set(None)>"Cancel"</button>
+                        </form>
+                    }
+                        .into_any()
+                }
+            }}
             <dl>
                 <dt>"License key"</dt>
                 <dd class="key-row">
@@ -177,6 +260,8 @@ pub fn LicenseCard(
                 <dd>
                     <StatusBadge status=status/>
                 </dd>
+                <dt>"Connection"</dt>
+                <dd data-testid="connection">{move || license.with(|l| connection_text(l.connection))}</dd>
                 <dt>"Installed version"</dt>
                 <dd data-testid="installed-version">
                     {move || license.with(|l| l.installed_version.clone().unwrap_or_else(|| "—".into()))}
@@ -209,6 +294,7 @@ pub fn LicenseCard(
                     "Reinstate"
                 </button>
             </div>
+            <RecentEvents server_id=server_id/>
             {move || notice().map(|text| view! { <p class="notice" data-testid="card-notice">{text}</p> })}
             <ActionError error=failed testid="card-error"/>
             <Show when=move || pending.with(Option::is_some)>
@@ -239,5 +325,59 @@ pub fn LicenseCard(
                 </div>
             </Show>
         </section>
+    }
+}
+
+fn connection_text(connection: Connection) -> &'static str {
+    match connection {
+        Connection::Online => "online: heard from within two heartbeat intervals",
+        Connection::Late => "late: no heartbeat for more than two intervals",
+        Connection::Offline => "offline: no heartbeat for more than ten intervals",
+        Connection::Never => "never seen: no heartbeat yet",
+    }
+}
+
+/// One event as a person reads it.
+fn event_text(event: &ServerEvent) -> String {
+    let field = |name: &str| event.data[name].as_str().unwrap_or("?").to_owned();
+    match event.kind.as_str() {
+        "version_changed" => format!("version {} → {}", field("from"), field("to")),
+        "address_changed" => format!("address {} → {}", field("from"), field("to")),
+        other => other.replace('_', " "),
+    }
+}
+
+/// The server's newest events, read when the card opens.
+#[component]
+fn RecentEvents(server_id: i64) -> impl IntoView {
+    let events = LocalResource::new(move || api::server_events(server_id, 5));
+    view! {
+        <h4>"Recent events"</h4>
+        <Loaded>
+            {move || Suspend::new(async move {
+                events
+                    .await
+                    .map(|page| {
+                        if page.items.is_empty() {
+                            view! { <p class="hint" data-testid="server-events">"No version or address change seen yet."</p> }.into_any()
+                        } else {
+                            view! {
+                                <ul data-testid="server-events">
+                                    {page
+                                        .items
+                                        .iter()
+                                        .map(|event| {
+                                            view! {
+                                                <li>{format!("{} — {}", time_fmt::local(event.at), event_text(event))}</li>
+                                            }
+                                        })
+                                        .collect_view()}
+                                </ul>
+                            }
+                                .into_any()
+                        }
+                    })
+            })}
+        </Loaded>
     }
 }

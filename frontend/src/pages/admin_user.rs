@@ -119,8 +119,11 @@ fn Servers(owner: i64) -> impl IntoView {
             Ok::<_, ApiError>(())
         }
     });
+    // Bumped when a card deletes its server.
+    let deleted = RwSignal::new(0u32);
     let servers = LocalResource::new(move || {
         add.version().track();
+        deleted.track();
         api::user_servers(owner)
     });
     // Owned by the server (the grace window's default and range): asked once per page.
@@ -141,7 +144,15 @@ fn Servers(owner: i64) -> impl IntoView {
                 } else {
                     list.items
                         .into_iter()
-                        .map(|server| view! { <LicenseCard server settings=settings.clone()/> })
+                        .map(|server| {
+                            view! {
+                                <LicenseCard
+                                    server
+                                    settings=settings.clone()
+                                    on_deleted=move || deleted.update(|n| *n += 1)
+                                />
+                            }
+                        })
                         .collect_view()
                         .into_any()
                 })

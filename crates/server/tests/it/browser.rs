@@ -241,6 +241,42 @@ async fn admin_and_customer_walk_through_the_seed_page() {
             t.contains("acme-prod") && t.contains("acme-staging")
         })
         .await;
+
+    // The card names its connection, lists its events, renames and deletes its server.
+    browser
+        .client
+        .goto(&url(&format!("/admin/users/{}", customer.id)))
+        .await
+        .unwrap();
+    let connection = browser.wait_text("connection", |t| !t.is_empty()).await;
+    assert!(connection.starts_with("online"), "{connection}");
+    browser.text_of("server-events").await;
+    browser.click("rename-server").await;
+    browser.type_into("rename-input", "acme-prod-eu").await;
+    browser.click("rename-save").await;
+    browser
+        .wait_text("server-name-heading", |t| t == "License — acme-prod-eu")
+        .await;
+    browser.click("delete-server").await;
+    let dialog = browser.text_of("confirm-dialog").await;
+    assert!(dialog.contains("cannot be undone"), "{dialog}");
+    browser.click("confirm-action").await;
+    browser
+        .wait_text("server-name-heading", |t| t == "License — acme-staging")
+        .await;
+    let refused = api
+        .post(url("/heartbeat"))
+        .bearer_auth(&new_key)
+        .json(&json!({ "version": "1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        401,
+        "the deleted server's key still works"
+    );
+    browser.screenshot("license-card-after-delete").await;
     browser.close().await;
 }
 
