@@ -38,16 +38,18 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     let customer: pulsekey_types::UserView = api.post(url("/api/v1/users")).bearer_auth(&admin.token)
         .json(&json!({ "username": "acme", "email": "ops@acme.example", "password": "acme-password-123", "role": "customer" }))
         .send().await.unwrap().json().await.unwrap();
-    let created: pulsekey_types::ServerView = api
-        .post(url("/api/v1/servers"))
-        .bearer_auth(&admin.token)
-        .json(&json!({ "ownerId": customer.id, "name": "acme-prod" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let create_server = |name: &'static str| {
+        let request = api
+            .post(url("/api/v1/servers"))
+            .bearer_auth(&admin.token)
+            .json(&json!({ "ownerId": customer.id, "name": name }));
+        async move {
+            let created: pulsekey_types::ServerView =
+                request.send().await.unwrap().json().await.unwrap();
+            created
+        }
+    };
+    let created = create_server("acme-prod").await;
     let reveal = |token: String| {
         let api = api.clone();
         let path = url(&format!("/api/v1/servers/{}/license/reveal", created.id));
@@ -197,16 +199,7 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     browser.screenshot("audit-log").await;
 
     // Every server across customers, its filters in the address: Back brings the list back.
-    let staging: pulsekey_types::ServerView = api
-        .post(url("/api/v1/servers"))
-        .bearer_auth(&admin.token)
-        .json(&json!({ "ownerId": customer.id, "name": "acme-staging" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let staging = create_server("acme-staging").await;
     let revoked = api
         .post(url(&format!(
             "/api/v1/servers/{}/license/revoke",
