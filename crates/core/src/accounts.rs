@@ -382,7 +382,7 @@ pub fn list_users(
         conn,
         &users::UserQuery {
             role: role.map(|r| r.as_str().to_owned()),
-            search: search.map(|s| s.trim().to_owned()),
+            search: crate::text_filter("q", search)?,
             before_id: parse_cursor(cursor)?,
             limit: limit + 1,
         },

@@ -42,7 +42,7 @@ impl AuditFilter {
         to: Option<&str>,
     ) -> Result<Self, DomainError> {
         Ok(Self {
-            action: action.filter(|a| !a.is_empty()),
+            action: crate::text_filter("action", action)?,
             target,
             user_id,
             from: parse_time("from", from)?,

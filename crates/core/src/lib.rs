@@ -17,6 +17,22 @@ pub mod tokens;
 #[cfg(test)]
 mod tests {
     #[test]
+    fn text_filters_are_trimmed_and_refuse_control_characters() {
+        assert_eq!(super::text_filter("q", None).unwrap(), None);
+        assert_eq!(super::text_filter("q", Some("  ".into())).unwrap(), None);
+        assert_eq!(
+            super::text_filter("q", Some(" acme ".into())).unwrap(),
+            Some("acme".into())
+        );
+        for bad in ["a\0b", "a\u{202e}b", "a\nb"] {
+            assert!(
+                super::text_filter("q", Some(bad.into())).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn bidirectional_controls_are_unprintable() {
         for c in [
             '\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}', '\u{200F}', '\u{061C}', '\n', '\0',
@@ -37,6 +53,21 @@ pub fn is_unprintable(c: char) -> bool {
             c,
             '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
         )
+}
+
+/// A text filter of a listing (`q`, `version`, `action`): trimmed, empty as none, and
+/// refused when it holds a character no stored value can (a NUL would also reach
+/// PostgreSQL, which refuses it as a database error rather than matching nothing).
+pub fn text_filter(name: &str, value: Option<String>) -> Result<Option<String>, DomainError> {
+    let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if value.chars().any(is_unprintable) {
+        return Err(DomainError::Validation(format!(
+            "{name} must not hold control characters"
+        )));
+    }
+    Ok(Some(value))
 }
 
 /// What a domain operation can refuse or fail with.

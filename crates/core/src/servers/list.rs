@@ -131,9 +131,9 @@ pub fn list_servers(
         last_heartbeat: filter
             .connection
             .map(|c| last_heartbeat_for(c, now, interval_secs)),
-        version: filter.version,
+        version: crate::text_filter("version", filter.version)?,
         owner_id: filter.owner_id,
-        search: filter.q.map(|q| q.trim().to_owned()),
+        search: crate::text_filter("q", filter.q)?,
         order: match sort {
             ServerSort::Id => Order::IdDesc,
             ServerSort::Name => Order::Name,

@@ -246,6 +246,8 @@ both_backends! {
         assert_eq!(rest.items.len(), 2);
         assert!(rest.next_cursor.is_none());
         let found: UserList = app.get("/api/v1/users?q=ERIN", &admin).await.json().await.unwrap();
+        // A NUL matches nothing anywhere; PostgreSQL would refuse it as an error.
+        assert_eq!(app.get("/api/v1/users?q=er%00in", &admin).await.status(), 422);
         assert_eq!(found.items.iter().map(|u| u.id).collect::<Vec<_>>(), vec![erin.id]);
         let r = app.client.patch(app.at(&format!("/api/v1/users/{}", erin.id))).bearer_auth(&admin)
             .json(&json!({ "email": "erin@new.example.com" })).send().await.unwrap();

@@ -231,6 +231,7 @@ both_backends! {
         assert!(past.is_empty());
         assert_eq!(app.get("/api/v1/audit-log?from=yesterday", &admin).await.status(), 422);
         assert_eq!(app.get("/api/v1/audit-log?format=xml", &admin).await.status(), 422);
+        assert_eq!(app.get("/api/v1/audit-log?action=server%00", &admin).await.status(), 422);
 
         let csv = app.get("/api/v1/audit-log?format=csv&action=server.license.regenerate", &admin).await;
         assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));

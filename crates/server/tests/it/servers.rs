@@ -178,6 +178,8 @@ both_backends! {
             ("limit=0", 422),
             ("limit=201", 422),
             ("cursor=banana", 422),
+            ("q=a%00b", 422),
+            ("version=a%00b", 422),
             (&format!("cursor={name_cursor}"), 422),
             (&format!("sort=lastHeartbeatAt&cursor={name_cursor}"), 422),
         ] {
