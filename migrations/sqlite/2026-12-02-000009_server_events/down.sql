@@ -1,4 +1,3 @@
 DROP TRIGGER servers_events_deleted;
-DROP TRIGGER server_heartbeats_address_changed;
-DROP TRIGGER server_heartbeats_version_changed;
+DROP TRIGGER server_heartbeats_changed;
 DROP TABLE server_events;

@@ -12,22 +12,21 @@ CREATE TABLE server_events (
 CREATE INDEX server_events_by_server ON server_events (server_id, id);
 CREATE INDEX server_events_by_time ON server_events (at);
 
-CREATE TRIGGER server_heartbeats_version_changed
-AFTER UPDATE OF installed_version ON server_heartbeats
+-- One trigger, so that a flush changing both writes them in the same order as on
+-- PostgreSQL: the version first.
+CREATE TRIGGER server_heartbeats_changed
+AFTER UPDATE OF installed_version, last_heartbeat_ip ON server_heartbeats
 WHEN OLD.installed_version IS NOT NEW.installed_version
+  OR OLD.last_heartbeat_ip IS NOT NEW.last_heartbeat_ip
 BEGIN
     INSERT INTO server_events (server_id, at, kind, data)
-    VALUES (NEW.server_id, NEW.last_heartbeat_at, 'version_changed',
-            json_object('from', OLD.installed_version, 'to', NEW.installed_version));
-END;
-
-CREATE TRIGGER server_heartbeats_address_changed
-AFTER UPDATE OF last_heartbeat_ip ON server_heartbeats
-WHEN OLD.last_heartbeat_ip IS NOT NEW.last_heartbeat_ip
-BEGIN
+    SELECT NEW.server_id, NEW.last_heartbeat_at, 'version_changed',
+           json_object('from', OLD.installed_version, 'to', NEW.installed_version)
+    WHERE OLD.installed_version IS NOT NEW.installed_version;
     INSERT INTO server_events (server_id, at, kind, data)
-    VALUES (NEW.server_id, NEW.last_heartbeat_at, 'address_changed',
-            json_object('from', OLD.last_heartbeat_ip, 'to', NEW.last_heartbeat_ip));
+    SELECT NEW.server_id, NEW.last_heartbeat_at, 'address_changed',
+           json_object('from', OLD.last_heartbeat_ip, 'to', NEW.last_heartbeat_ip)
+    WHERE OLD.last_heartbeat_ip IS NOT NEW.last_heartbeat_ip;
 END;
 
 CREATE TRIGGER servers_events_deleted AFTER DELETE ON servers

@@ -86,9 +86,13 @@ fn parse_cursor(sort: ServerSort, cursor: &str) -> Result<After, DomainError> {
             let at = match at {
                 "never" => None,
                 micros => {
-                    let micros = micros.parse::<i128>().map_err(|_| invalid())?;
-                    let at = OffsetDateTime::from_unix_timestamp_nanos(micros * 1000)
-                        .map_err(|_| invalid())?;
+                    let nanos = micros
+                        .parse::<i128>()
+                        .ok()
+                        .and_then(|micros| micros.checked_mul(1000))
+                        .ok_or_else(invalid)?;
+                    let at =
+                        OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| invalid())?;
                     Some(pulsekey_db::to_stored(at))
                 }
             };
@@ -231,6 +235,10 @@ mod tests {
             (ServerSort::Name, "n.0.78"),
             (ServerSort::LastHeartbeatAt, "h.7.soon"),
             (ServerSort::LastHeartbeatAt, "h.7.99999999999999999999999"),
+            (
+                ServerSort::LastHeartbeatAt,
+                "h.7.999999999999999999999999999999999999999",
+            ),
             (ServerSort::Id, "-3"),
         ] {
             assert!(parse_cursor(sort, cursor).is_err(), "{cursor}");

@@ -95,12 +95,15 @@ pub fn list(
                 .eq("GRACE")
                 .and(servers::grace_expires_at.assume_not_null().gt(now)),
         ),
+        // A GRACE without an end (only a hand edit makes one) is EXPIRED, as a verdict says.
         Some(EffectiveStatus::Expired) => select.filter(
             servers::license_status
                 .eq("EXPIRED")
-                .or(servers::license_status
-                    .eq("GRACE")
-                    .and(servers::grace_expires_at.assume_not_null().le(now))),
+                .or(servers::license_status.eq("GRACE").and(
+                    servers::grace_expires_at
+                        .is_null()
+                        .or(servers::grace_expires_at.assume_not_null().le(now)),
+                )),
         ),
     };
     let heard = server_heartbeats::last_heartbeat_at.nullable();

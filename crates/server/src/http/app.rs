@@ -102,6 +102,8 @@ pub async fn serve(state: SharedState, listener: TcpListener) -> std::io::Result
                         let stopping = stopping.clone();
                         async move { stopping.notified().await }
                     })
+                    // Its host and address serve only URL generation and ConnectionInfo's
+                    // fallbacks, which pulsekey does not use (it reads the peer and headers).
                     .h1(map_config(app, |_| AppConfig::default())),
             )
         })?

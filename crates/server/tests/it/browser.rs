@@ -257,6 +257,8 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     browser
         .wait_text("server-name-heading", |t| t == "License — acme-staging")
         .await;
+    let notice = browser.text_of("servers-notice").await;
+    assert!(notice.contains("acme-prod-eu was deleted"), "{notice}");
     let refused = api
         .post(url("/heartbeat"))
         .bearer_auth(&new_key)

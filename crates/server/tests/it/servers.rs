@@ -168,6 +168,11 @@ both_backends! {
         let key = app.reveal(&admin, ids["acme-prod"]).await;
         assert!(!text.contains(&key));
 
+        // A GRACE without an end (a hand edit) is EXPIRED, as its verdict is.
+        app.sql(&format!("UPDATE servers SET grace_expires_at = NULL WHERE id = {}", ids["acme-staging"])).await;
+        assert_eq!(all_pages(&app, &admin, "status=EXPIRED", 2).await, names(&["globex-eu", "acme-staging"]));
+        assert!(all_pages(&app, &admin, "status=GRACE", 2).await.is_empty());
+
         // Bad queries: a clear 4xx each.
         let name_cursor = app.get("/api/v1/servers?sort=name&limit=1", &admin).await.json::<ServerPage>().await.unwrap().next_cursor.unwrap();
         for (query, status) in [
@@ -270,6 +275,16 @@ both_backends! {
         assert_eq!((second.items[0].kind.as_str(), second.next_cursor), ("version_changed", None));
         assert_eq!(app.get(&format!("/api/v1/servers/{server}/events?cursor=x"), &admin).await.status(), 422);
         assert_eq!(app.get("/api/v1/servers/999999/events", &admin).await.status(), 404);
+
+        // Both at once, in one flush: the version first, as on either backend.
+        beat_from(&app.url, [127, 0, 0, 1], &key, "3.0").await;
+        flushed(&app, &admin, server, "3.0", "127.0.0.1").await;
+        let newest = events("?limit=2").await;
+        let seen: Vec<(&str, &serde_json::Value)> = newest.items.iter().map(|e| (e.kind.as_str(), &e.data)).collect();
+        assert_eq!(seen, vec![
+            ("address_changed", &json!({ "from": "127.0.0.2", "to": "127.0.0.1" })),
+            ("version_changed", &json!({ "from": "2.0", "to": "3.0" })),
+        ]);
 
         // A deleted server takes its events with it.
         let deleted = app.client.delete(app.at(&format!("/api/v1/servers/{server}"))).bearer_auth(&admin).send().await.unwrap();
