@@ -65,10 +65,11 @@ pub fn mark_signed_in(signed_in: bool) {
 /// Where to send someone the API just refused: the login page, saying why when a session
 /// was lost.
 pub fn login_path_after_401() -> &'static str {
+    // The flag stays until the login page shows, so that every failure of the same
+    // moment sends the same way.
     let had_session = session_storage()
         .and_then(|s| s.get_item(SIGNED_IN_FLAG).ok().flatten())
         .is_some();
-    mark_signed_in(false);
     if had_session {
         "/login?expired=1"
     } else {

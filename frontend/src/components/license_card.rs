@@ -83,9 +83,10 @@ pub fn LicenseCard(
     server: ServerView,
     /// The server's grace window: the revoke dialog's default and range.
     settings: SettingsView,
-    /// Called once the server has been deleted, so that the list around it reloads.
+    /// Called with the server's name once it has been deleted, so that the list around it
+    /// reloads and says so.
     #[prop(into)]
-    on_deleted: Callback<()>,
+    on_deleted: Callback<String>,
 ) -> impl IntoView {
     let server_id = server.id;
     let name = RwSignal::new(server.name.clone());
@@ -134,8 +135,9 @@ pub fn LicenseCard(
     let delete = card_action(outcome, move |_: &()| async move {
         api::delete_server(server_id).await?;
         pending.set(None);
-        on_deleted.run(());
-        Ok(Some(Pending::Delete.done()))
+        // The card goes with its server: the list tells what happened.
+        on_deleted.run(name.get_untracked());
+        Ok(None)
     });
     let busy = move || {
         reveal.pending().get()

@@ -67,6 +67,7 @@ pub fn AdminServersPage() -> impl IntoView {
                     {label}
                     <select
                         data-testid=format!("filter-{key}")
+                        prop:value=move || current(key)
                         on:change=move |ev| set(key, event_target_value(&ev))
                     >
                         {options

@@ -119,8 +119,8 @@ fn Servers(owner: i64) -> impl IntoView {
             Ok::<_, ApiError>(())
         }
     });
-    // Bumped when a card deletes its server.
-    let deleted = RwSignal::new(0u32);
+    // The name of the server a card last deleted: the list reloads and says so.
+    let deleted = RwSignal::new(None::<String>);
     let servers = LocalResource::new(move || {
         add.version().track();
         deleted.track();
@@ -135,6 +135,17 @@ fn Servers(owner: i64) -> impl IntoView {
     };
     view! {
         <h2>"Servers"</h2>
+        {move || {
+            deleted
+                .get()
+                .map(|name| {
+                    view! {
+                        <p class="notice" data-testid="servers-notice">
+                            {format!("{name} was deleted; its proxy is refused at its next heartbeat.")}
+                        </p>
+                    }
+                })
+        }}
         <Loaded>
             {move || Suspend::new(async move {
                 let settings = settings.await?;
@@ -149,7 +160,7 @@ fn Servers(owner: i64) -> impl IntoView {
                                 <LicenseCard
                                     server
                                     settings=settings.clone()
-                                    on_deleted=move || deleted.update(|n| *n += 1)
+                                    on_deleted=move |name: String| deleted.set(Some(name))
                                 />
                             }
                         })

@@ -3,11 +3,13 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api;
 use crate::components::error_view::ActionError;
-use crate::session::{home_of, use_session};
+use crate::session::{home_of, mark_signed_in, use_session};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let session = use_session();
+    // Whatever ended here, a later 401 must not claim a session this page did not start.
+    mark_signed_in(false);
     let navigate = use_navigate();
     let query = use_query_map();
     let expired = move || query.with(|q| q.get("expired").is_some());
