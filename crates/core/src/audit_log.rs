@@ -20,7 +20,10 @@ pub struct AuditFilter {
     to: Option<OffsetDateTime>,
 }
 
-fn parse_time(name: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, DomainError> {
+pub(crate) fn parse_time(
+    name: &str,
+    value: Option<&str>,
+) -> Result<Option<OffsetDateTime>, DomainError> {
     value
         .filter(|v| !v.is_empty())
         .map(|v| {

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod audit;
 pub mod audit_log;
 pub mod crypto;
+pub mod fleet;
 pub mod heartbeat;
 pub mod keys;
 pub mod license;

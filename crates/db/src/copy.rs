@@ -7,7 +7,8 @@ use sha2::{Digest as _, Sha256};
 use time::PrimitiveDateTime;
 
 use crate::schema::{
-    api_tokens, audit_log, server_events, server_heartbeats, servers, sessions, users,
+    api_tokens, audit_log, fleet_samples, retired_keys, server_events, server_heartbeats, servers,
+    sessions, users,
 };
 use crate::{DbConnection, DbError};
 
@@ -68,6 +69,31 @@ struct Heartbeat {
     last_heartbeat_at: PrimitiveDateTime,
     installed_version: String,
     last_heartbeat_ip: Option<String>,
+    offline_since: Option<PrimitiveDateTime>,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = retired_keys)]
+struct RetiredKey {
+    key_hash: Vec<u8>,
+    server_id: i64,
+    retired_at: PrimitiveDateTime,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = fleet_samples)]
+struct FleetSample {
+    slot: i64,
+    at: PrimitiveDateTime,
+    active: Option<i64>,
+    grace: Option<i64>,
+    expired: Option<i64>,
+    online: Option<i64>,
+    late: Option<i64>,
+    offline: Option<i64>,
+    never: Option<i64>,
+    old_keys_in_use: Option<i64>,
+    versions: Option<String>,
 }
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
@@ -164,6 +190,8 @@ pub fn summarize(conn: &mut DbConnection) -> Result<Vec<TableSummary>, DbError> 
         summarize_table!(servers, Server, servers::id),
         summarize_table!(server_heartbeats, Heartbeat, server_heartbeats::server_id),
         summarize_table!(server_events, ServerEvent, server_events::id),
+        summarize_table!(retired_keys, RetiredKey, retired_keys::key_hash),
+        summarize_table!(fleet_samples, FleetSample, fleet_samples::slot),
         summarize_table!(api_tokens, Token, api_tokens::id),
         summarize_table!(audit_log, AuditEntry, audit_log::id),
     ])
@@ -190,6 +218,8 @@ keyed!(Session, id, String);
 keyed!(Server, id, i64);
 keyed!(Heartbeat, server_id, i64);
 keyed!(ServerEvent, id, i64);
+keyed!(RetiredKey, key_hash, Vec<u8>);
+keyed!(FleetSample, slot, i64);
 keyed!(Token, id, i64);
 keyed!(AuditEntry, id, i64);
 
@@ -224,8 +254,17 @@ pub fn sqlite_to_postgres(
     copy!(users, User, users::id);
     copy!(sessions, Session, sessions::id);
     copy!(servers, Server, servers::id);
+    // The copied events already hold each installation's first `came_online`: the trigger
+    // that writes it must not add another (nor take an id the copy is about to insert).
+    // Inside the caller's transaction, so a failed copy leaves it on.
+    diesel::sql_query("ALTER TABLE server_heartbeats DISABLE TRIGGER server_heartbeats_first")
+        .execute(pg)?;
     copy!(server_heartbeats, Heartbeat, server_heartbeats::server_id);
+    diesel::sql_query("ALTER TABLE server_heartbeats ENABLE TRIGGER server_heartbeats_first")
+        .execute(pg)?;
     copy!(server_events, ServerEvent, server_events::id);
+    copy!(retired_keys, RetiredKey, retired_keys::key_hash);
+    copy!(fleet_samples, FleetSample, fleet_samples::slot);
     copy!(api_tokens, Token, api_tokens::id);
     copy!(audit_log, AuditEntry, audit_log::id);
     for table in [

@@ -93,7 +93,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     license_changes,
     server_heartbeats,
     server_events,
-    login_failures
+    login_failures,
+    retired_keys,
+    fleet_samples
 );
 
 diesel::table! {
@@ -111,6 +113,31 @@ diesel::table! {
         last_heartbeat_at -> Timestamp,
         installed_version -> Text,
         last_heartbeat_ip -> Nullable<Text>,
+        offline_since -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    retired_keys (key_hash) {
+        key_hash -> Binary,
+        server_id -> BigInt,
+        retired_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    fleet_samples (slot) {
+        slot -> BigInt,
+        at -> Timestamp,
+        active -> Nullable<BigInt>,
+        grace -> Nullable<BigInt>,
+        expired -> Nullable<BigInt>,
+        online -> Nullable<BigInt>,
+        late -> Nullable<BigInt>,
+        offline -> Nullable<BigInt>,
+        never -> Nullable<BigInt>,
+        old_keys_in_use -> Nullable<BigInt>,
+        versions -> Nullable<Text>,
     }
 }
 

@@ -255,6 +255,23 @@ pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
     Ok(servers::table.count().get_result(conn)?)
 }
 
+/// The licenses whose key is one of `hashes` (a hash no license has is left out).
+pub fn licenses_by_key_hashes(
+    conn: &mut DbConnection,
+    hashes: &[Vec<u8>],
+) -> Result<Vec<LicenseIndexRow>, DbError> {
+    let mut rows = Vec::new();
+    for chunk in hashes.chunks(500) {
+        rows.extend(
+            servers::table
+                .filter(servers::license_key_hash.eq_any(chunk))
+                .select(LicenseIndexRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
 /// One page of every license, by id, for filling the index at start.
 pub fn license_index_page(
     conn: &mut DbConnection,
@@ -324,6 +341,13 @@ pub fn record_heartbeats(
                     excluded(server_heartbeats::last_heartbeat_ip),
                 )
                 .otherwise(server_heartbeats::last_heartbeat_ip)),
+                // A newer heartbeat ends an offline spell; the trigger writes `came_online`.
+                server_heartbeats::offline_since.eq(case_when(
+                    newer,
+                    None::<PrimitiveDateTime>
+                        .into_sql::<diesel::sql_types::Nullable<diesel::sql_types::Timestamp>>(),
+                )
+                .otherwise(server_heartbeats::offline_since)),
             ));
         match conn {
             DbConnection::Sqlite(sqlite) => query.execute(sqlite)?,
@@ -361,6 +385,31 @@ pub fn count_by_status(
         }
     }
     Ok(counts)
+}
+
+/// GRACE windows ending after `now` and at or before `until`, soonest first:
+/// `(server_id, name, owner's username, grace_expires_at)`.
+pub fn grace_ending(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    until: PrimitiveDateTime,
+    limit: i64,
+) -> Result<Vec<(i64, String, String, PrimitiveDateTime)>, DbError> {
+    use crate::schema::users;
+    Ok(servers::table
+        .inner_join(users::table)
+        .filter(servers::license_status.eq("GRACE"))
+        .filter(servers::grace_expires_at.gt(now))
+        .filter(servers::grace_expires_at.le(until))
+        .order((servers::grace_expires_at.asc(), servers::id.asc()))
+        .limit(limit)
+        .select((
+            servers::id,
+            servers::name,
+            users::username,
+            servers::grace_expires_at.assume_not_null(),
+        ))
+        .load(conn)?)
 }
 
 /// Persists GRACE → EXPIRED for every window that has passed. Idempotent, so every node may

@@ -112,6 +112,15 @@ pub struct ServeArgs {
     #[arg(long, env = "PULSEKEY_EXPIRY_SWEEP_SECS", default_value_t = 30)]
     pub expiry_sweep_secs: u64,
 
+    /// Seconds between samples of the fleet's counts for `/api/v1/fleet/history`, taken once
+    /// for the whole cluster (1–60; the same on every node).
+    #[arg(long, env = "PULSEKEY_FLEET_SAMPLE_SECS", default_value_t = 60)]
+    pub fleet_sample_secs: u64,
+
+    /// Days the fleet's history is kept (1–3650).
+    #[arg(long, env = "PULSEKEY_FLEET_HISTORY_DAYS", default_value_t = 90)]
+    pub fleet_history_days: u64,
+
     /// Bearer token a scraper must present to read `/metrics`; unset, the metrics are open
     /// (keep them behind the load balancer).
     #[arg(long, env = "PULSEKEY_METRICS_TOKEN", hide_env_values = true)]
@@ -162,6 +171,7 @@ pub struct Config {
     /// `None`: derived from the file-descriptor limit at start.
     pub max_connections_per_worker: Option<u32>,
     pub expiry_sweep: std::time::Duration,
+    pub fleet: pulsekey_core::fleet::FleetSettings,
     pub metrics_token: Option<String>,
     pub trusted_proxies: Vec<IpAddr>,
     /// Whether the session cookie must travel over HTTPS only.
@@ -232,6 +242,12 @@ impl Config {
             args.expiry_sweep_secs,
             1..=3600,
         )?;
+        check_range("PULSEKEY_FLEET_SAMPLE_SECS", args.fleet_sample_secs, 1..=60)?;
+        check_range(
+            "PULSEKEY_FLEET_HISTORY_DAYS",
+            args.fleet_history_days,
+            1..=3650,
+        )?;
         let trusted_proxies = args
             .trusted_proxies
             .iter()
@@ -273,6 +289,11 @@ impl Config {
             max_connections_per_address: args.max_connections_per_address,
             max_connections_per_worker: args.max_connections_per_worker,
             expiry_sweep: std::time::Duration::from_secs(args.expiry_sweep_secs),
+            fleet: pulsekey_core::fleet::FleetSettings {
+                interval_secs: args.heartbeat_interval_secs,
+                sample_every_secs: args.fleet_sample_secs,
+                history_kept: time::Duration::days(args.fleet_history_days as i64),
+            },
             metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
             trusted_proxies,
         })

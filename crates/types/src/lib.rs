@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod error;
+pub mod fleet;
 pub mod health;
 pub mod heartbeat;
 pub mod license;
@@ -16,6 +17,10 @@ pub mod user;
 
 pub use audit::{AuditEntry, AuditPage};
 pub use error::{ErrorBody, ErrorCode};
+pub use fleet::{
+    ConnectionCounts, FleetHistory, FleetSample, FleetSummary, GraceEnding, LicenseCounts,
+    VersionCount,
+};
 pub use health::HealthResponse;
 pub use heartbeat::{HeartbeatRequest, HeartbeatResponse};
 pub use license::{

@@ -27,6 +27,13 @@ const SHARDS: usize = 64;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct KeyHash(pub [u8; 32]);
 
+// Only a prefix: enough to tell two apart in a failing test, too little to look a key up by.
+impl std::fmt::Debug for KeyHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyHash({:02x}{:02x}…)", self.0[0], self.0[1])
+    }
+}
+
 // The bytes are already a uniform hash, so eight of them are the map's hash. Only keys read
 // back from the database enter the map, so nobody can grind colliding entries into it.
 impl Hash for KeyHash {
@@ -62,6 +69,31 @@ struct Shard {
     /// Hashes a change named that have not been read back from the database since; only
     /// change-log hashes enter, never one a request presented.
     unsettled: HashSet<KeyHash, BuildHasherDefault<PassThrough>>,
+    /// Keys a regenerate replaced, by the server they belonged to: a proxy still calling
+    /// with one is refused like a stranger, but its server hears of it (`old_key_used`).
+    retired: HashMap<KeyHash, Retired, BuildHasherDefault<PassThrough>>,
+}
+
+struct Retired {
+    server_id: i64,
+    /// The minute (any clock's minute number, plus one) this node last reported the key's
+    /// use; 0 for never.
+    reported: AtomicU32,
+}
+
+/// How often one node reports the same old key still calling: it calls every interval, and
+/// support needs to know it still does, not every time.
+pub const OLD_KEY_REPORT_EVERY_MINUTES: u32 = 60;
+
+/// Licenses per effective status, as the index holds them at one instant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Census {
+    pub active: i64,
+    pub grace: i64,
+    pub expired: i64,
+    /// Hashes whose license only the database can tell (changed since last read); their
+    /// licenses are not in the counts.
+    pub unsettled: Vec<KeyHash>,
 }
 
 /// What the index knows of a key hash.
@@ -273,6 +305,7 @@ impl LicenseIndex {
             let mut shard = shard.write().unwrap_or_else(|p| p.into_inner());
             shard.licenses.clear();
             shard.unsettled.clear();
+            shard.retired.clear();
         }
     }
 
@@ -285,6 +318,57 @@ impl LicenseIndex {
                 .licenses
                 .reserve(licenses / SHARDS + 1);
         }
+    }
+
+    /// Remembers that `hash` was `server_id`'s key before a regenerate.
+    pub fn retire(&self, hash: KeyHash, server_id: i64) {
+        let mut shard = self.shard(&hash).write().unwrap_or_else(|p| p.into_inner());
+        shard.retired.entry(hash).or_insert(Retired {
+            server_id,
+            reported: AtomicU32::new(0),
+        });
+    }
+
+    /// The server whose retired key `hash` is, when its use in `minute` is to be reported
+    /// (at most once per [`OLD_KEY_REPORT_EVERY_MINUTES`] per node).
+    pub fn report_old_key(&self, hash: &KeyHash, minute: u32) -> Option<i64> {
+        let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
+        let retired = shard.retired.get(hash)?;
+        // 0 means never, so the one minute that would wrap to it shares the next one.
+        let now = minute.wrapping_add(1).max(1);
+        retired
+            .reported
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                (last == 0 || now.wrapping_sub(last) >= OLD_KEY_REPORT_EVERY_MINUTES).then_some(now)
+            })
+            .ok()
+            .map(|_| retired.server_id)
+    }
+
+    /// Counts the licenses by their effective status at `now`; `None` while the index is
+    /// incomplete (then only the database can count).
+    pub fn census(&self, now: OffsetDateTime) -> Option<Census> {
+        if !self.is_complete() {
+            return None;
+        }
+        let now_micros = (now.unix_timestamp_nanos() / 1000) as i64;
+        let mut census = Census::default();
+        for shard in &self.shards {
+            let shard = shard.read().unwrap_or_else(|p| p.into_inner());
+            for entry in shard.licenses.values() {
+                match entry.status {
+                    LicenseStatus::Active => census.active += 1,
+                    // As `license::effective_status`: a window that has passed, or none, is
+                    // EXPIRED.
+                    LicenseStatus::Grace if entry.grace_expires_micros > now_micros => {
+                        census.grace += 1
+                    }
+                    LicenseStatus::Grace | LicenseStatus::Expired => census.expired += 1,
+                }
+            }
+            census.unsettled.extend(shard.unsettled.iter().copied());
+        }
+        Some(census)
     }
 
     pub fn licenses(&self) -> usize {
@@ -405,6 +489,67 @@ mod tests {
         index.reset(4);
         assert!(!index.is_complete());
         assert_eq!(index.lookup(&stranger, 0), Lookup::Unknown);
+    }
+
+    #[test]
+    fn an_old_key_is_reported_once_an_hour() {
+        let index = LicenseIndex::default();
+        let (old, stranger) = (KeyHash([3; 32]), KeyHash([4; 32]));
+        index.retire(old, 9);
+        assert_eq!(index.report_old_key(&stranger, 100), None);
+        assert_eq!(index.report_old_key(&old, 100), Some(9));
+        assert_eq!(index.report_old_key(&old, 100), None);
+        assert_eq!(index.report_old_key(&old, 159), None);
+        assert_eq!(index.report_old_key(&old, 160), Some(9));
+        // Minute 0 (and the clock's wrap) is a minute like any other.
+        let other = KeyHash([5; 32]);
+        index.retire(other, 10);
+        assert_eq!(index.report_old_key(&other, u32::MAX), Some(10));
+        assert_eq!(index.report_old_key(&other, 0), None);
+    }
+
+    #[test]
+    fn the_census_counts_effective_statuses_and_leaves_changed_keys_to_the_database() {
+        let now = time::macros::datetime!(2026-12-03 12:00 UTC);
+        let index = LicenseIndex::default();
+        assert_eq!(index.census(now), None);
+        let graced = |id, at| IndexedLicense {
+            server_id: id,
+            status: LicenseStatus::Grace,
+            grace_expires_at: Some(at),
+        };
+        let (a, b, c, d, e) = (
+            KeyHash([1; 32]),
+            KeyHash([2; 32]),
+            KeyHash([3; 32]),
+            KeyHash([4; 32]),
+            KeyHash([5; 32]),
+        );
+        assert!(index.insert_if_current(a, license(1), 0, None));
+        assert!(index.insert_if_current(
+            b,
+            graced(2, time::macros::datetime!(2026-12-04 12:00)),
+            0,
+            None
+        ));
+        // A window that ended, and a GRACE with no end at all, are EXPIRED.
+        assert!(index.insert_if_current(
+            c,
+            graced(3, time::macros::datetime!(2026-12-03 12:00)),
+            0,
+            None
+        ));
+        let endless = IndexedLicense {
+            grace_expires_at: None,
+            ..graced(4, time::macros::datetime!(2026-12-04 12:00))
+        };
+        assert!(index.insert_if_current(d, endless, 0, None));
+        assert!(index.insert_if_current(e, license(5), 0, None));
+        index.mark_complete();
+        index.apply(&[change(1, 5, &e)]);
+        let census = index.census(now).unwrap();
+        assert_eq!((census.active, census.grace, census.expired), (1, 1, 2));
+        assert!(census.unsettled == vec![e]);
     }
 
     #[test]

@@ -18,10 +18,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use pulsekey_db::{Backend, Db, DbConnection, DbError, license_changes, servers};
+use pulsekey_db::{Backend, Db, DbConnection, DbError, license_changes, retired_keys, servers};
 use time::OffsetDateTime;
 
-pub use index::{IndexedLicense, KeyHash, LicenseIndex, Lookup};
+pub use index::{
+    Census, IndexedLicense, KeyHash, LicenseIndex, Lookup, OLD_KEY_REPORT_EVERY_MINUTES,
+};
 pub use signer::BatchSigner;
 use verdict::minute_of;
 pub use verdict::{Answer, Settings, Verdict};
@@ -33,6 +35,8 @@ use crate::license;
 const CATCH_UP_PAGE: i64 = 1000;
 /// Rows per query while filling the index at start.
 const FILL_PAGE: i64 = 20_000;
+/// How long a regenerated key is told apart from a stranger's (`old_key_used`).
+pub const RETIRED_KEYS_KEPT_FOR: time::Duration = time::Duration::days(90);
 
 pub struct Heartbeats {
     db: Db,
@@ -105,6 +109,18 @@ impl Heartbeats {
                 }
             }
         }
+        let since = pulsekey_db::now() - RETIRED_KEYS_KEPT_FOR;
+        let mut after = Vec::new();
+        loop {
+            let rows = retired_keys::page(&mut conn, since, &after, FILL_PAGE)?;
+            let Some((last, _)) = rows.last() else { break };
+            after = last.clone();
+            for (hash, server_id) in rows {
+                if let Some(hash) = key_hash(&hash) {
+                    self.index.retire(hash, server_id);
+                }
+            }
+        }
         self.index.mark_complete();
         tracing::info!(
             licenses = self.index.licenses(),
@@ -131,13 +147,25 @@ impl Heartbeats {
         self.database_lookups.fetch_add(1, Ordering::Relaxed);
         let seen = self.index.applied();
         let db = self.db.clone();
-        let row = tokio::task::spawn_blocking(move || {
+        let (row, retired) = tokio::task::spawn_blocking(move || {
             let mut conn = db.conn()?;
-            servers::find_by_key_hash(&mut conn, &hash.0)
+            let row = servers::find_by_key_hash(&mut conn, &hash.0)?;
+            let retired = match row {
+                Some(_) => None,
+                None => retired_keys::find(
+                    &mut conn,
+                    &hash.0,
+                    pulsekey_db::now() - RETIRED_KEYS_KEPT_FOR,
+                )?,
+            };
+            Ok::<_, DbError>((row, retired))
         })
         .await
         .map_err(|_| DbError::Unavailable("the database worker pool is gone".into()))??;
         if row.is_none() {
+            if let Some(server_id) = retired {
+                self.index.retire(hash, server_id);
+            }
             self.index.settle_absent(hash, seen);
         }
         Ok(row.map(|row| {
@@ -156,6 +184,41 @@ impl Heartbeats {
     /// while the index is incomplete).
     pub fn database_lookups(&self) -> u64 {
         self.database_lookups.load(Ordering::Relaxed)
+    }
+
+    /// Licenses per effective status at `now`, exact: the index is caught up first, and the
+    /// licenses changed since it last read them are read from the database. `None` while
+    /// the index is incomplete (after a gap in the change log).
+    pub async fn census(&self, now: OffsetDateTime) -> Result<Option<Census>, DbError> {
+        self.catch_up().await?;
+        let Some(mut census) = self.index.census(now) else {
+            return Ok(None);
+        };
+        let unsettled = std::mem::take(&mut census.unsettled);
+        if unsettled.is_empty() {
+            return Ok(Some(census));
+        }
+        let db = self.db.clone();
+        let rows = tokio::task::spawn_blocking(move || {
+            let mut conn = db.conn()?;
+            let hashes: Vec<Vec<u8>> = unsettled.iter().map(|hash| hash.0.to_vec()).collect();
+            servers::licenses_by_key_hashes(&mut conn, &hashes)
+        })
+        .await
+        .map_err(|_| DbError::Unavailable("the database worker pool is gone".into()))??;
+        for row in rows {
+            let expires = row.grace_expires_at.map(pulsekey_db::from_stored);
+            match license::effective_status(
+                license::parse_stored_status(&row.license_status),
+                expires,
+                now,
+            ) {
+                pulsekey_types::LicenseStatus::Active => census.active += 1,
+                pulsekey_types::LicenseStatus::Grace => census.grace += 1,
+                pulsekey_types::LicenseStatus::Expired => census.expired += 1,
+            }
+        }
+        Ok(Some(census))
     }
 
     /// How many licenses this node holds in memory.

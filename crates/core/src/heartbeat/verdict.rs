@@ -83,10 +83,14 @@ impl Heartbeats {
         now: OffsetDateTime,
     ) -> Result<Answer, DomainError> {
         let found = match presented {
-            Some((key, request)) => self
-                .verdict(KeyHash(key.hash()), now)
-                .await?
-                .map(|verdict| (verdict, request)),
+            Some((key, request)) => {
+                let hash = KeyHash(key.hash());
+                let verdict = self.verdict(hash, now).await?;
+                if verdict.is_none() {
+                    self.notice_old_key(&hash, &key, address, now);
+                }
+                verdict.map(|verdict| (verdict, request))
+            }
             None => None,
         };
         let Some((verdict, request)) = found else {
@@ -112,6 +116,25 @@ impl Heartbeats {
             heartbeat_interval_secs: self.settings.interval_secs,
             server_time: now,
         }))
+    }
+
+    /// A key that was some server's before a regenerate is refused like any other, but its
+    /// server's events say so: the customer has not re-run Install.
+    fn notice_old_key(
+        &self,
+        hash: &KeyHash,
+        key: &LicenseKey,
+        address: Option<IpAddr>,
+        now: OffsetDateTime,
+    ) {
+        if let Some(server_id) = self.index.report_old_key(hash, minute_of(now)) {
+            self.writer.record_old_key(pulsekey_db::fleet::OldKeyUse {
+                server_id,
+                at: pulsekey_db::to_stored(now),
+                key_last4: key.last4().to_owned(),
+                ip: address.map(|ip| ip.to_string()),
+            });
+        }
     }
 
     fn refuse(&self, address: Option<IpAddr>) -> Result<Answer, DomainError> {

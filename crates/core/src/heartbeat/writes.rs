@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use pulsekey_db::Db;
+use pulsekey_db::fleet::{self, OldKeyUse};
 use pulsekey_db::servers::{self, HeartbeatWrite};
 use time::PrimitiveDateTime;
 
@@ -28,6 +29,8 @@ pub struct PendingHeartbeat {
 #[derive(Default)]
 struct Buffer {
     pending: HashMap<i64, PendingHeartbeat>,
+    /// `old_key_used` events, written with the next flush.
+    old_keys: Vec<OldKeyUse>,
     stopping: bool,
 }
 
@@ -50,6 +53,11 @@ impl HeartbeatWriter {
         if buffer.pending.len() >= FLUSH_EARLY_AT {
             self.wake.notify_one();
         }
+    }
+
+    /// Notes a use of a retired key, for the next flush.
+    pub fn record_old_key(&self, old_key: OldKeyUse) {
+        self.buffer().old_keys.push(old_key);
     }
 
     #[cfg(test)]
@@ -93,9 +101,14 @@ impl HeartbeatWriter {
                         !b.stopping && b.pending.len() < FLUSH_EARLY_AT
                     })
                     .unwrap_or_else(|p| p.into_inner());
-                (std::mem::take(&mut buffer.pending), buffer.stopping)
+                let batch = (
+                    std::mem::take(&mut buffer.pending),
+                    std::mem::take(&mut buffer.old_keys),
+                );
+                (batch, buffer.stopping)
             };
-            let written = batch.is_empty() || self.flush(db, batch, stopping);
+            let written =
+                (batch.0.is_empty() && batch.1.is_empty()) || self.flush(db, batch, stopping);
             if stopping {
                 return;
             }
@@ -112,7 +125,12 @@ impl HeartbeatWriter {
     }
 
     /// Writes `batch`; on failure puts it back and returns false.
-    fn flush(&self, db: &Db, batch: HashMap<i64, PendingHeartbeat>, last: bool) -> bool {
+    fn flush(
+        &self,
+        db: &Db,
+        (batch, old_keys): (HashMap<i64, PendingHeartbeat>, Vec<OldKeyUse>),
+        last: bool,
+    ) -> bool {
         let mut writes: Vec<HeartbeatWrite> = batch
             .iter()
             .map(|(&server_id, heartbeat)| HeartbeatWrite {
@@ -126,7 +144,10 @@ impl HeartbeatWriter {
         writes.sort_unstable_by_key(|write| write.server_id);
         let attempts = if last { 3 } else { 1 };
         for attempt in 1..=attempts {
-            match db.transaction(|conn| servers::record_heartbeats(conn, &writes)) {
+            match db.transaction(|conn| {
+                servers::record_heartbeats(conn, &writes)?;
+                fleet::record_old_key_uses(conn, &old_keys)
+            }) {
                 Ok(()) => {
                     tracing::debug!(rows = writes.len(), "heartbeats written");
                     return true;
@@ -150,6 +171,7 @@ impl HeartbeatWriter {
         for (server_id, heartbeat) in batch {
             buffer.pending.entry(server_id).or_insert(heartbeat);
         }
+        buffer.old_keys.extend(old_keys);
         false
     }
 }

@@ -46,6 +46,7 @@ pub fn app(
 /// Serves until the server is stopped (SIGINT/SIGTERM stop it gracefully).
 pub async fn serve(state: SharedState, listener: TcpListener) -> std::io::Result<()> {
     spawn_expiry_sweep(state.clone());
+    spawn_fleet_sampler(state.clone());
     let heartbeats = state.heartbeats.clone();
     let request_timeout = state.config.request_timeout;
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
@@ -125,6 +126,7 @@ fn spawn_expiry_sweep(state: SharedState) {
         loop {
             tick.tick().await;
             let db = state.db.clone();
+            let fleet = state.config.fleet;
             let swept = web::block(move || {
                 let mut conn = db.conn()?;
                 let now = pulsekey_db::now();
@@ -139,6 +141,11 @@ fn spawn_expiry_sweep(state: SharedState) {
                     &mut conn,
                     now - pulsekey_core::servers::events::KEPT_FOR,
                 )?;
+                pulsekey_db::retired_keys::prune(
+                    &mut conn,
+                    now - pulsekey_core::heartbeat::RETIRED_KEYS_KEPT_FOR,
+                )?;
+                pulsekey_db::fleet::prune_samples(&mut conn, now - fleet.history_kept)?;
                 pulsekey_db::servers::expire_passed_grace(&mut conn, now)
             })
             .await;
@@ -150,4 +157,59 @@ fn spawn_expiry_sweep(state: SharedState) {
             }
         }
     });
+}
+
+/// Samples the fleet once per `PULSEKEY_FLEET_SAMPLE_SECS` for the whole cluster: every
+/// node tries, the one whose claim of the period succeeds counts (and marks the servers that
+/// went offline since), the others skip it.
+pub fn spawn_fleet_sampler(state: SharedState) {
+    actix_web::rt::spawn(async move {
+        let period = std::time::Duration::from_secs(state.config.fleet.sample_every_secs);
+        let mut tick = actix_web::rt::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let started = std::time::Instant::now();
+            match sample_fleet(&state).await {
+                Ok(None) => {}
+                Ok(Some(went_offline)) => tracing::debug!(
+                    went_offline,
+                    millis = started.elapsed().as_millis() as u64,
+                    "fleet sampled"
+                ),
+                Err(err) => tracing::warn!(error = %err, "fleet sample failed"),
+            }
+        }
+    });
+}
+
+/// One sampling run; `None` when another node has this period.
+async fn sample_fleet(state: &SharedState) -> Result<Option<usize>, crate::http::error::ApiError> {
+    use pulsekey_core::fleet;
+    let now = time::OffsetDateTime::now_utc();
+    let settings = state.config.fleet;
+    if !state
+        .read(move |conn| fleet::claim(conn, now, &settings))
+        .await?
+    {
+        return Ok(None);
+    }
+    let candidates = state
+        .read(move |conn| fleet::newly_offline(conn, now, &settings))
+        .await?;
+    let mut went_offline = 0;
+    // Short transactions, so a mass outage never holds the write lock for long.
+    for chunk in candidates.chunks(1000) {
+        let chunk = chunk.to_vec();
+        went_offline += state
+            .blocking(move |db| {
+                Ok(db.transaction(|conn| fleet::mark_offline(conn, &chunk, &settings))?)
+            })
+            .await?;
+    }
+    let census = state.heartbeats.census(now).await?;
+    state
+        .read(move |conn| fleet::complete(conn, census, now, &settings))
+        .await?;
+    Ok(Some(went_offline))
 }

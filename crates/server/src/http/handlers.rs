@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod fleet;
 pub mod health;
 pub mod heartbeat;
 pub mod me;
@@ -42,6 +43,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(users::get_user)
                 .service(users::update_user)
                 .service(users::list_user_servers)
+                .service(fleet::get_fleet)
+                .service(fleet::get_fleet_history)
                 .service(servers::list_servers)
                 .service(servers::create_server)
                 .service(servers::get_server)

@@ -17,6 +17,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "heartbeat", description = "What proxies call every interval"),
         (name = "auth", description = "Sessions"),
         (name = "users", description = "Admin: accounts"),
+        (name = "fleet", description = "Admin: every installation at a glance and over time"),
         (name = "servers", description = "Admin: customers' servers"),
         (name = "licenses", description = "Admin: the License card and its actions"),
         (name = "audit", description = "Admin: the append-only audit log"),

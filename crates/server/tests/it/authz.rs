@@ -95,6 +95,8 @@ fn routes() -> Vec<(&'static str, &'static str, Rule)> {
         ("get", "/api/v1/users/{id}", Rule::AdminRead),
         ("patch", "/api/v1/users/{id}", Rule::AdminUsersWrite),
         ("get", "/api/v1/users/{id}/servers", Rule::AdminRead),
+        ("get", "/api/v1/fleet", Rule::AdminRead),
+        ("get", "/api/v1/fleet/history", Rule::AdminRead),
         ("get", "/api/v1/servers", Rule::AdminRead),
         ("post", "/api/v1/servers", Rule::AdminLicensesWrite),
         ("get", "/api/v1/servers/{id}", Rule::AdminRead),

@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod crash;
 mod deploy;
+mod fleet;
 mod health;
 mod heartbeat;
 mod licenses;

@@ -158,6 +158,14 @@ async fn migrate_to_postgres_copies_everything_and_the_copy_serves() {
         )
         .await;
     assert_eq!(r.status(), 200);
+    let (_, regenerated) = api.customer_with_server("globex").await;
+    let r = api
+        .post(
+            &format!("/api/v1/servers/{regenerated}/license/regenerate"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
     assert_eq!(api.heartbeat(&keys[7]).await.0, 200);
     let data_dir = stop(server);
 
@@ -184,11 +192,19 @@ async fn migrate_to_postgres_copies_everything_and_the_copy_serves() {
     let copied = pulsekey_db::copy::summarize(&mut target.conn().unwrap()).unwrap();
     assert_eq!(expected, copied);
     let rows = |table: &str| expected.iter().find(|s| s.table == table).unwrap().rows;
-    assert_eq!(rows("servers"), 41);
+    assert_eq!(rows("servers"), 42);
     assert!(
         rows("audit_log") >= 4 && rows("server_heartbeats") >= 1,
         "{expected:?}"
     );
+    // The first heartbeat's `came_online` is copied once, not written again by a trigger.
+    assert_eq!(
+        rows("server_events"),
+        rows("server_heartbeats"),
+        "{expected:?}"
+    );
+    assert_eq!(rows("retired_keys"), 1, "{expected:?}");
+    assert!(rows("fleet_samples") >= 1, "{expected:?}");
 
     // Only into PostgreSQL, and a mistyped URL creates nothing.
     failed_with(

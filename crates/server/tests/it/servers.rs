@@ -81,7 +81,7 @@ async fn all_pages(app: &TestApp, admin: &str, query: &str, limit: u32) -> Vec<S
 }
 
 /// Writes a last heartbeat `secs_ago` seconds back, as a node's flush would.
-async fn heard_from(app: &TestApp, server: i64, secs_ago: i64, version: &str) {
+pub async fn heard_from(app: &TestApp, server: i64, secs_ago: i64, version: &str) {
     let at = OffsetDateTime::now_utc() - Duration::seconds(secs_ago);
     let at = format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
@@ -250,7 +250,8 @@ both_backends! {
         beat_from(&node_b.url, [127, 0, 0, 1], &key, "1.0").await;
         beat_from(&app.url, [127, 0, 0, 1], &key, "1.0").await;
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        assert!(events("").await.items.is_empty());
+        let first: Vec<String> = events("").await.items.into_iter().map(|e| e.kind).collect();
+        assert_eq!(first, vec!["came_online"], "only the first sighting is news");
 
         // A new version through node B, then a new address through node A.
         beat_from(&node_b.url, [127, 0, 0, 1], &key, "2.0").await;
@@ -262,6 +263,7 @@ both_backends! {
         assert_eq!(seen, vec![
             ("address_changed", &json!({ "from": "127.0.0.1", "to": "127.0.0.2" })),
             ("version_changed", &json!({ "from": "1.0", "to": "2.0" })),
+            ("came_online", &json!({})),
         ]);
         assert!(all.items[0].id > all.items[1].id);
         assert!(OffsetDateTime::now_utc() - all.items[0].at < Duration::minutes(1));
@@ -272,7 +274,11 @@ both_backends! {
         let cursor = first.next_cursor.unwrap();
         let second = app.get(&format!("/api/v1/servers/{server}/events?limit=1&cursor={cursor}"), &admin).await;
         let second: pulsekey_types::ServerEventPage = second.json().await.unwrap();
-        assert_eq!((second.items[0].kind.as_str(), second.next_cursor), ("version_changed", None));
+        assert_eq!(second.items[0].kind, "version_changed");
+        let cursor = second.next_cursor.unwrap();
+        let third = app.get(&format!("/api/v1/servers/{server}/events?limit=1&cursor={cursor}"), &admin).await;
+        let third: pulsekey_types::ServerEventPage = third.json().await.unwrap();
+        assert_eq!((third.items[0].kind.as_str(), third.next_cursor), ("came_online", None));
         assert_eq!(app.get(&format!("/api/v1/servers/{server}/events?cursor=x"), &admin).await.status(), 422);
         assert_eq!(app.get("/api/v1/servers/999999/events", &admin).await.status(), 404);
 

@@ -65,6 +65,7 @@ impl TestApp {
             heartbeat_failures_per_minute: 0,
             heartbeats_per_key_per_minute: 0,
             behind_proxy_with_requests_per_client: None,
+            fleet_sample_secs: None,
         }
     }
 
@@ -81,6 +82,9 @@ pub struct TestAppBuilder {
     /// The test client as a trusted proxy (127.0.0.1), and this many requests in progress
     /// per X-Forwarded-For client.
     behind_proxy_with_requests_per_client: Option<u32>,
+    /// Runs the fleet sampler every this many seconds (off by default: most tests need not
+    /// share the database with it).
+    fleet_sample_secs: Option<u64>,
 }
 
 impl TestAppBuilder {
@@ -93,6 +97,12 @@ impl TestAppBuilder {
     #[allow(dead_code)]
     pub fn heartbeat_interval_secs(mut self, secs: u64) -> Self {
         self.heartbeat_interval_secs = secs;
+        self
+    }
+
+    #[allow(dead_code)]
+    pub fn fleet_sample_secs(mut self, secs: u64) -> Self {
+        self.fleet_sample_secs = Some(secs);
         self
     }
 
@@ -189,6 +199,11 @@ fn start_node(
         max_connections_per_address: options.behind_proxy_with_requests_per_client.unwrap_or(256),
         max_connections_per_worker: None,
         expiry_sweep: std::time::Duration::from_secs(30),
+        fleet: pulsekey_core::fleet::FleetSettings {
+            interval_secs: options.heartbeat_interval_secs,
+            sample_every_secs: options.fleet_sample_secs.unwrap_or(60),
+            history_kept: time::Duration::days(90),
+        },
         metrics_token: None,
         trusted_proxies: options
             .behind_proxy_with_requests_per_client
@@ -204,9 +219,11 @@ fn start_node(
     )
     .unwrap();
     let state = AppState::new(db, config, secrets).unwrap();
+    let sampling = options.fleet_sample_secs.is_some();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let system = actix_web::rt::System::new();
+        let sampled = state.clone();
         let server = actix_web::HttpServer::new(move || {
             pulsekey_server::http::app::app(state.clone().into())
         })
@@ -216,7 +233,12 @@ fn start_node(
         .disable_signals()
         .run();
         let _ = tx.send(server.handle());
-        let _ = system.block_on(server);
+        let _ = system.block_on(async move {
+            if sampling {
+                pulsekey_server::http::app::spawn_fleet_sampler(sampled.into());
+            }
+            server.await
+        });
     });
     (format!("http://{addr}"), rx.recv().unwrap())
 }
