@@ -3,9 +3,9 @@
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use pulsekey_types::{
-    AuditPage, ErrorBody, HealthResponse, LicenseView, LoginRequest, LoginResponse, MyServerList,
-    RevealResponse, RevokeRequest, ServerEventPage, ServerList, ServerPage, ServerView,
-    SettingsView, UpdateUserRequest, UserList, UserView,
+    AuditPage, ErrorBody, FleetHistory, FleetSummary, HealthResponse, LicenseView, LoginRequest,
+    LoginResponse, MyServerList, RevealResponse, RevokeRequest, ServerEventPage, ServerList,
+    ServerPage, ServerView, SettingsView, UpdateUserRequest, UserList, UserView,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -121,6 +121,22 @@ pub async fn list_users(query: String, cursor: Option<String>) -> Result<UserLis
         url.push_str(&format!("&cursor={cursor}"));
     }
     get(&url).await
+}
+
+pub async fn fleet() -> Result<FleetSummary, ApiError> {
+    get("/api/v1/fleet").await
+}
+
+/// Samples of the last `hours`, thinned by the server to a chart's worth.
+pub async fn fleet_history(hours: i64) -> Result<FleetHistory, ApiError> {
+    let now = js_sys::Date::now();
+    let from = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(now - hours as f64 * 3.6e6));
+    let from = String::from(from.to_iso_string());
+    get(&format!(
+        "/api/v1/fleet/history?from={}",
+        js_sys::encode_uri_component(&from)
+    ))
+    .await
 }
 
 /// `query`: the list's filters, order and cursor, already encoded (`status=GRACE&sort=name`).

@@ -7,7 +7,7 @@ use crate::api;
 use crate::components::error_view::Loaded;
 use crate::pages::{
     admin_servers::AdminServersPage, admin_user::AdminUserPage, admin_users::AdminUsersPage,
-    audit_log::AuditLogPage, dashboard::DashboardPage, login::LoginPage,
+    audit_log::AuditLogPage, dashboard::DashboardPage, fleet::FleetPage, login::LoginPage,
 };
 use crate::session::{
     home_of, leave_for, login_path_after_401, mark_signed_in, provide_session, use_session,
@@ -23,6 +23,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <p>"Page not found."</p> }>
                     <Route path=path!("/") view=Home/>
                     <Route path=path!("/login") view=LoginPage/>
+                    <Route path=path!("/admin/fleet") view=|| view! { <RequireRole role=Role::Admin><FleetPage/></RequireRole> }/>
                     <Route path=path!("/admin/users") view=|| view! { <RequireRole role=Role::Admin><AdminUsersPage/></RequireRole> }/>
                     <Route path=path!("/admin/users/:id") view=|| view! { <RequireRole role=Role::Admin><AdminUserPage/></RequireRole> }/>
                     <Route path=path!("/admin/servers") view=|| view! { <RequireRole role=Role::Admin><AdminServersPage/></RequireRole> }/>
@@ -93,6 +94,7 @@ fn NavBar() -> impl IntoView {
                         let links = (user.role == Role::Admin)
                             .then(|| {
                                 view! {
+                                    <A href="/admin/fleet">"Fleet"</A>
                                     <A href="/admin/users">"Users"</A>
                                     <A href="/admin/servers">"Servers"</A>
                                     <A href="/admin/audit-log">"Audit log"</A>

@@ -3,4 +3,5 @@ pub mod admin_user;
 pub mod admin_users;
 pub mod audit_log;
 pub mod dashboard;
+pub mod fleet;
 pub mod login;

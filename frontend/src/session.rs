@@ -38,7 +38,7 @@ pub fn use_session() -> Session {
 /// Where a user lands after signing in.
 pub fn home_of(role: Role) -> &'static str {
     match role {
-        Role::Admin => "/admin/users",
+        Role::Admin => "/admin/fleet",
         Role::Customer => "/dashboard",
     }
 }

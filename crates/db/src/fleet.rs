@@ -302,7 +302,7 @@ pub fn latest_sample_at(conn: &mut DbConnection) -> Result<Option<PrimitiveDateT
 }
 
 /// Finished samples taken at or after `from` and at or before `to`, oldest first, only those
-/// whose slot is a multiple of `every` (1 for all), at most `limit`.
+/// whose slot is a multiple of `every` (1 for all) and the newest, at most `limit` (+1).
 pub fn samples_between(
     conn: &mut DbConnection,
     from: PrimitiveDateTime,
@@ -326,8 +326,28 @@ pub fn samples_between(
                 .sql(" = 0"),
         );
     }
-    let rows: Vec<SampleColumns> = select.load(conn)?;
-    Ok(rows.into_iter().filter_map(finished).collect())
+    let mut samples: Vec<FleetSample> = select
+        .load::<SampleColumns>(conn)?
+        .into_iter()
+        .filter_map(finished)
+        .collect();
+    // A thinned range still ends at its newest sample, so a chart reaches the present.
+    if every > 1 && (samples.len() as i64) < limit {
+        let newest: Option<SampleColumns> = fleet_samples::table
+            .filter(fleet_samples::at.ge(from))
+            .filter(fleet_samples::at.le(to))
+            .filter(fleet_samples::versions.is_not_null())
+            .order(fleet_samples::slot.desc())
+            .select(SAMPLE_COLUMNS)
+            .first(conn)
+            .optional()?;
+        if let Some(newest) = newest.and_then(finished)
+            && samples.last().is_none_or(|last| last.slot < newest.slot)
+        {
+            samples.push(newest);
+        }
+    }
+    Ok(samples)
 }
 
 /// Deletes samples taken before `before`; returns how many.

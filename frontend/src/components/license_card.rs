@@ -5,7 +5,9 @@
 use std::future::Future;
 
 use leptos::prelude::*;
-use pulsekey_types::{Connection, LicenseStatus, ServerEvent, ServerView, SettingsView};
+use pulsekey_types::{
+    Connection, LicenseStatus, ServerEvent, ServerEventPage, ServerView, SettingsView,
+};
 
 use crate::api::{self, ApiError, LicenseAction};
 use crate::components::error_view::{ActionError, Loaded};
@@ -97,6 +99,8 @@ pub fn LicenseCard(
     let grace_days = RwSignal::new(settings.grace_days_default.to_string());
     let outcome = RwSignal::<Outcome>::new(None);
     let status = Signal::derive(move || license.with(|l| l.status));
+    // Read once when the card opens: the warning near the top and the list at the bottom.
+    let events = LocalResource::new(move || api::server_events(server_id, 20));
 
     let reveal = card_action(outcome, move |_: &()| async move {
         revealed.set(Some(api::reveal(server_id).await?));
@@ -187,6 +191,9 @@ pub fn LicenseCard(
     view! {
         <section class="card license-card" data-testid="license-card" data-server-id=server_id>
             <h3 data-testid="server-name-heading">{move || format!("License — {}", name.get())}</h3>
+            <Transition>
+                {move || Suspend::new(async move { events.await.ok().and_then(|page| old_key_warning(&page.items)) })}
+            </Transition>
             {move || match renaming.get() {
                 None => {
                     view! {
@@ -296,7 +303,7 @@ pub fn LicenseCard(
                     "Reinstate"
                 </button>
             </div>
-            <RecentEvents server_id=server_id/>
+            <RecentEvents events/>
             {move || notice().map(|text| view! { <p class="notice" data-testid="card-notice">{text}</p> })}
             <ActionError error=failed testid="card-error"/>
             <Show when=move || pending.with(Option::is_some)>
@@ -345,14 +352,20 @@ fn event_text(event: &ServerEvent) -> String {
     match event.kind.as_str() {
         "version_changed" => format!("version {} → {}", field("from"), field("to")),
         "address_changed" => format!("address {} → {}", field("from"), field("to")),
+        "came_online" => "came online".to_owned(),
+        "went_offline" => "went offline: no heartbeat for ten intervals".to_owned(),
+        "old_key_used" => format!(
+            "a regenerated key (…{}) called from {}",
+            field("keyLast4"),
+            field("ip")
+        ),
         other => other.replace('_', " "),
     }
 }
 
-/// The server's newest events, read when the card opens.
+/// The server's newest events.
 #[component]
-fn RecentEvents(server_id: i64) -> impl IntoView {
-    let events = LocalResource::new(move || api::server_events(server_id, 5));
+fn RecentEvents(events: LocalResource<Result<ServerEventPage, ApiError>>) -> impl IntoView {
     view! {
         <h4>"Recent events"</h4>
         <Loaded>
@@ -361,13 +374,14 @@ fn RecentEvents(server_id: i64) -> impl IntoView {
                     .await
                     .map(|page| {
                         if page.items.is_empty() {
-                            view! { <p class="hint" data-testid="server-events">"No version or address change seen yet."</p> }.into_any()
+                            view! { <p class="hint" data-testid="server-events">"Nothing has happened to this installation yet."</p> }.into_any()
                         } else {
                             view! {
                                 <ul data-testid="server-events">
                                     {page
                                         .items
                                         .iter()
+                                        .take(5)
                                         .map(|event| {
                                             view! {
                                                 <li>{format!("{} — {}", time_fmt::local(event.at), event_text(event))}</li>
@@ -382,4 +396,27 @@ fn RecentEvents(server_id: i64) -> impl IntoView {
             })}
         </Loaded>
     }
+}
+
+/// Support's first question when "the proxy keeps stopping": is it still calling with the
+/// key it had before a regenerate? (Each node reports that at most once an hour.)
+fn old_key_warning(events: &[ServerEvent]) -> Option<impl IntoView + use<>> {
+    let used = events.iter().find(|e| e.kind == "old_key_used")?;
+    let age_secs = (js_sys::Date::now() / 1000.0) as i64 - used.at.unix_timestamp();
+    if age_secs > 70 * 60 {
+        return None;
+    }
+    let ip = used.data["ip"]
+        .as_str()
+        .unwrap_or("an unknown address")
+        .to_owned();
+    let last4 = used.data["keyLast4"].as_str().unwrap_or("????").to_owned();
+    Some(view! {
+        <p class="warning" role="status" data-testid="old-key-warning">
+            {format!(
+                "An old key (…{last4}) is still calling: last at {} from {ip}. The customer has not re-run Install since the key was regenerated, so that proxy is refused.",
+                time_fmt::local(used.at)
+            )}
+        </p>
+    })
 }

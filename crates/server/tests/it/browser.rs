@@ -30,7 +30,12 @@ async fn sign_out(browser: &Browser) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_and_customer_walk_through_the_seed_page() {
-    let server = ServeProcess::start(tempfile::tempdir().unwrap()).await;
+    // A fleet sample every second, so the fleet page counts what the test just did.
+    let server = ServeProcess::start_with_env(
+        tempfile::tempdir().unwrap(),
+        &[("PULSEKEY_FLEET_SAMPLE_SECS", "1")],
+    )
+    .await;
     let password = server.first_admin_password();
     let api = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", server.url);
@@ -69,6 +74,17 @@ async fn admin_and_customer_walk_through_the_seed_page() {
 
     let browser = Browser::start().await;
     sign_in(&browser, &server.url, "admin", &password).await;
+    // An admin lands on the fleet.
+    browser
+        .wait_text("tile-status-ACTIVE", |t| {
+            t.contains('1') && t.contains("Active")
+        })
+        .await;
+    assert_eq!(
+        browser.client.current_url().await.unwrap().path(),
+        "/admin/fleet"
+    );
+    browser.client.goto(&url("/admin/users")).await.unwrap();
     browser.text_of("user-row").await;
     browser.screenshot("admin-users").await;
 
@@ -244,6 +260,13 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     let connection = browser.wait_text("connection", |t| !t.is_empty()).await;
     assert!(connection.starts_with("online"), "{connection}");
     browser.text_of("server-events").await;
+    // The key replaced by the regenerate called (and was refused) earlier: support sees it.
+    let warning = browser.text_of("old-key-warning").await;
+    assert!(
+        warning.contains(&first_key[first_key.len() - 4..]) && warning.contains("127.0.0.1"),
+        "{warning}"
+    );
+    browser.screenshot("license-card-old-key").await;
     browser.click("rename-server").await;
     browser.type_into("rename-input", "acme-prod-eu").await;
     browser.click("rename-save").await;
@@ -272,6 +295,47 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         "the deleted server's key still works"
     );
     browser.screenshot("license-card-after-delete").await;
+
+    // The fleet: tiles count what happened, and each leads to those servers.
+    browser.client.goto(&url("/admin/fleet")).await.unwrap();
+    browser
+        .wait_text("old-keys-in-use", |t| t.starts_with("1 installation"))
+        .await;
+    browser
+        .wait_text("tile-status-GRACE", |t| t.starts_with('1'))
+        .await;
+    browser.text_of("online-chart").await;
+    browser.screenshot("fleet").await;
+    browser.click("tile-status-GRACE").await;
+    let grace = browser
+        .wait_text("server-table", |t| t.contains("acme-staging"))
+        .await;
+    assert!(!grace.contains("acme-prod"), "{grace}");
+    let address = browser.client.current_url().await.unwrap();
+    assert_eq!(
+        (address.path(), address.query()),
+        ("/admin/servers", Some("status=GRACE"))
+    );
+    browser.client.back().await.unwrap();
+    browser
+        .wait_text("tile-status-GRACE", |t| t.starts_with('1'))
+        .await;
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.text_of("online-chart").await;
+    let fits = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fits,
+        serde_json::Value::Bool(true),
+        "the fleet page overflows at 390 px"
+    );
+    browser.screenshot("fleet-390px").await;
     browser.close().await;
 }
 
