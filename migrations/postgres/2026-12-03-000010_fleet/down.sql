@@ -1,3 +1,5 @@
+DROP INDEX servers_by_status;
+DROP INDEX servers_by_name;
 DROP INDEX servers_by_status_and_grace_end;
 DROP TABLE fleet_samples;
 DROP TRIGGER servers_retired_keys_deleted ON servers;

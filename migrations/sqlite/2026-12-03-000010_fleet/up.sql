@@ -83,3 +83,7 @@ CREATE INDEX fleet_samples_by_time ON fleet_samples (at);
 -- Grace windows ending soon, and the GRACE and EXPIRED filters, without a scan. Only admin
 -- actions and the expiry sweep write these columns; heartbeats never do.
 CREATE INDEX servers_by_status_and_grace_end ON servers (license_status, grace_expires_at);
+-- The server list by name, and by status newest first, at any depth (same reason: only
+-- admin actions write these columns).
+CREATE INDEX servers_by_name ON servers (name, id);
+CREATE INDEX servers_by_status ON servers (license_status, id);
