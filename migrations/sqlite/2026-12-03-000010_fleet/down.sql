@@ -1,3 +1,8 @@
+DROP TRIGGER servers_search_owner;
+DROP TRIGGER servers_search_delete;
+DROP TRIGGER servers_search_update;
+DROP TRIGGER servers_search_insert;
+DROP TABLE servers_search;
 DROP INDEX servers_by_status;
 DROP INDEX servers_by_name;
 DROP INDEX servers_by_status_and_grace_end;

@@ -87,3 +87,26 @@ CREATE INDEX servers_by_status_and_grace_end ON servers (license_status, grace_e
 -- admin actions write these columns).
 CREATE INDEX servers_by_name ON servers (name, id);
 CREATE INDEX servers_by_status ON servers (license_status, id);
+
+-- Substring search over server names and their owners' usernames without reading every
+-- server: a trigram index (case-insensitive) kept in step by triggers, as users have.
+CREATE VIRTUAL TABLE servers_search USING fts5(name, owner, tokenize = 'trigram');
+INSERT INTO servers_search (rowid, name, owner)
+SELECT servers.id, servers.name, users.username FROM servers JOIN users ON users.id = servers.owner_id;
+
+CREATE TRIGGER servers_search_insert AFTER INSERT ON servers BEGIN
+    INSERT INTO servers_search (rowid, name, owner)
+    SELECT NEW.id, NEW.name, username FROM users WHERE id = NEW.owner_id;
+END;
+CREATE TRIGGER servers_search_update AFTER UPDATE OF name, owner_id ON servers BEGIN
+    DELETE FROM servers_search WHERE rowid = OLD.id;
+    INSERT INTO servers_search (rowid, name, owner)
+    SELECT NEW.id, NEW.name, username FROM users WHERE id = NEW.owner_id;
+END;
+CREATE TRIGGER servers_search_delete AFTER DELETE ON servers BEGIN
+    DELETE FROM servers_search WHERE rowid = OLD.id;
+END;
+CREATE TRIGGER servers_search_owner AFTER UPDATE OF username ON users BEGIN
+    UPDATE servers_search SET owner = NEW.username
+    WHERE rowid IN (SELECT id FROM servers WHERE owner_id = NEW.id);
+END;

@@ -73,9 +73,83 @@ pub struct ListedServer {
     pub owner_username: String,
 }
 
+/// Search candidates read from the trigram index per round.
+const SEARCH_BATCH: i64 = 500;
+
 pub fn list(
     conn: &mut DbConnection,
     query: &ServerListQuery,
+) -> Result<Vec<ListedServer>, DbError> {
+    let search = query.search.as_deref().filter(|s| !s.is_empty());
+    // Three characters make a trigram. Newest first is the index's own order, so a page
+    // stops after its matches however rare they are; other orders keep the scan below.
+    if let (DbConnection::Sqlite(_), Some(search), Order::IdDesc) = (&*conn, search, query.order)
+        && search.chars().count() >= 3
+    {
+        return list_by_trigrams(conn, query, search);
+    }
+    list_filtered(conn, query, None)
+}
+
+/// SQLite's search through the `servers_search` trigram index (see its migration): its
+/// matches newest first, a batch at a time, each batch narrowed by the other filters, until
+/// the page is full or the matches run out. (PostgreSQL's LIKE below is served by its
+/// trigram indexes instead.)
+fn list_by_trigrams(
+    conn: &mut DbConnection,
+    query: &ServerListQuery,
+    search: &str,
+) -> Result<Vec<ListedServer>, DbError> {
+    use diesel::sql_types::{BigInt, Text};
+    #[derive(QueryableByName)]
+    struct Match {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    // One quoted phrase: its trigrams in a row, i.e. the substring, whatever it contains.
+    let phrase = format!("\"{}\"", search.replace('"', "\"\""));
+    let mut before = match query.after {
+        Some(After::Id(id)) => id,
+        _ => i64::MAX,
+    };
+    let narrowed = ServerListQuery {
+        search: None,
+        after: None,
+        ..query.clone()
+    };
+    let mut found = Vec::new();
+    loop {
+        let DbConnection::Sqlite(sqlite) = &mut *conn else {
+            return list_filtered(conn, query, None);
+        };
+        let matches: Vec<Match> = diesel::sql_query(
+            "SELECT rowid AS id FROM servers_search WHERE servers_search MATCH ? \
+             AND rowid < ? ORDER BY rowid DESC LIMIT ?",
+        )
+        .bind::<Text, _>(&phrase)
+        .bind::<BigInt, _>(before)
+        .bind::<BigInt, _>(SEARCH_BATCH)
+        .load(sqlite)?;
+        let Some(last) = matches.last() else { break };
+        before = last.id;
+        let ids: Vec<i64> = matches.iter().map(|m| m.id).collect();
+        let page = ServerListQuery {
+            limit: query.limit - found.len() as i64,
+            ..narrowed.clone()
+        };
+        found.extend(list_filtered(conn, &page, Some(&ids))?);
+        if found.len() as i64 >= query.limit || (ids.len() as i64) < SEARCH_BATCH {
+            break;
+        }
+    }
+    Ok(found)
+}
+
+/// The list with every filter in SQL; `only_ids` narrows it to those servers.
+fn list_filtered(
+    conn: &mut DbConnection,
+    query: &ServerListQuery,
+    only_ids: Option<&[i64]>,
 ) -> Result<Vec<ListedServer>, DbError> {
     let mut select = servers::table
         .inner_join(users::table)
@@ -86,6 +160,9 @@ pub fn list(
             users::username,
         ))
         .into_boxed();
+    if let Some(ids) = only_ids {
+        select = select.filter(servers::id.eq_any(ids.to_vec()));
+    }
     let now = query.now;
     select = match query.status {
         None => select,

@@ -194,6 +194,57 @@ both_backends! {
         }
     }
 
+    async fn search_follows_renames_and_deletes_and_pages_past_many_matches(app) {
+        let admin = app.admin_token().await;
+        let acme = app.create_user("acme", Role::Customer).await;
+        let prod = app.create_server(&admin, acme.id, "acme-prod").await;
+        let lab = app.create_server(&admin, acme.id, "acme-lab").await;
+        // 600 more, more than one batch of the search index's matches; every 7th in GRACE,
+        // so that the other filter drops most of each batch.
+        let bytes = if app.is_postgres() {
+            "decode(md5(i::text) || md5(i::text), 'hex')"
+        } else {
+            "randomblob(32)"
+        };
+        let series = if app.is_postgres() {
+            "generate_series(1, 600) AS i".to_owned()
+        } else {
+            "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600) SELECT i FROM n)".to_owned()
+        };
+        app.sql(&format!(
+            "INSERT INTO servers (owner_id, name, license_key_hash, license_key_ciphertext, license_key_last4, \
+             license_status, grace_expires_at, license_issued_at, created_at, updated_at) \
+             SELECT {owner}, 'bulk-' || i, {bytes}, {bytes}, 'abcd', \
+             CASE WHEN i % 7 = 0 THEN 'GRACE' ELSE 'ACTIVE' END, \
+             CASE WHEN i % 7 = 0 THEN {far} END, \
+             '2026-12-01 00:00:00', '2026-12-01 00:00:00', '2026-12-01 00:00:00' FROM {series}",
+            owner = acme.id,
+            far = if app.is_postgres() { "TIMESTAMP '2999-01-01 00:00:00'" } else { "'2999-01-01 00:00:00'" },
+        ))
+        .await;
+        let graced = all_pages(&app, &admin, "q=BULK&status=GRACE", 20).await;
+        let expected: Vec<String> = (1..=600).rev().filter(|i| i % 7 == 0).map(|i| format!("bulk-{i}")).collect();
+        assert_eq!(graced, expected);
+        // One page holds them all, though no batch of matches does.
+        let page: ServerPage = app.get("/api/v1/servers?q=bulk&status=GRACE&limit=200", &admin).await.json().await.unwrap();
+        assert_eq!((page.items.len(), page.next_cursor), (expected.len(), None));
+        assert_eq!(all_pages(&app, &admin, "q=bulk-59", 4).await.len(), 11, "bulk-59 and bulk-590…599");
+        assert_eq!(all_pages(&app, &admin, "q=acme", 200).await.len(), 602, "the owner's name matches all");
+
+        // A rename, an owner's rename and a delete are searched at once.
+        let r = app.client.patch(app.at(&format!("/api/v1/servers/{prod}"))).bearer_auth(&admin).json(&json!({ "name": "zebra-prod" })).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(all_pages(&app, &admin, "q=zebra", 5).await, vec!["zebra-prod".to_owned()]);
+        assert!(all_pages(&app, &admin, "q=acme-prod", 5).await.is_empty());
+        let r = app.client.patch(app.at(&format!("/api/v1/users/{}", acme.id))).bearer_auth(&admin).json(&json!({ "username": "initech" })).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(all_pages(&app, &admin, "q=initech&sort=name", 200).await.len(), 602);
+        assert_eq!(all_pages(&app, &admin, "q=acme", 5).await, vec!["acme-lab".to_owned()]);
+        let r = app.client.delete(app.at(&format!("/api/v1/servers/{lab}"))).bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+        assert!(all_pages(&app, &admin, "q=acme-lab", 5).await.is_empty());
+    }
+
     async fn a_rename_changes_the_name_only_and_is_audited_once(app) {
         let admin = app.admin_token().await;
         let acme = app.create_user("acme", Role::Customer).await;

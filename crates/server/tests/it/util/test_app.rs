@@ -163,6 +163,10 @@ impl Drop for TestNode {
 
 #[allow(dead_code)]
 impl TestApp {
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
+    }
+
     pub async fn another_node(&self) -> TestNode {
         let url = self.database_url.clone();
         let db = tokio::task::spawn_blocking(move || Db::open(&url, 8))
