@@ -27,11 +27,15 @@ pub(crate) fn parse_time(
     value
         .filter(|v| !v.is_empty())
         .map(|v| {
-            OffsetDateTime::parse(v, &Rfc3339).map_err(|_| {
-                DomainError::Validation(format!(
-                    "{name} must be an RFC 3339 time like 2026-01-31T00:00:00Z"
-                ))
-            })
+            OffsetDateTime::parse(v, &Rfc3339)
+                .ok()
+                // Kept in UTC, which an offset can push past the year 9999.
+                .and_then(|at| at.checked_to_offset(time::UtcOffset::UTC))
+                .ok_or_else(|| {
+                    DomainError::Validation(format!(
+                        "{name} must be an RFC 3339 time like 2026-01-31T00:00:00Z"
+                    ))
+                })
         })
         .transpose()
 }

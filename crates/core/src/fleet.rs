@@ -8,7 +8,7 @@
 //! that no index slows the flushes for.
 
 use pulsekey_db::fleet::{self as store, FleetCounts, HeartbeatCensus};
-use pulsekey_db::{DbConnection, servers};
+use pulsekey_db::{Db, DbConnection, DbError, servers};
 use pulsekey_types::{
     ConnectionCounts, FleetHistory, FleetSample, FleetSummary, GraceEnding, LicenseCounts,
     VersionCount,
@@ -16,7 +16,7 @@ use pulsekey_types::{
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
 use crate::DomainError;
-use crate::heartbeat::{Census, OLD_KEY_REPORT_EVERY_MINUTES};
+use crate::heartbeat::{Census, Heartbeats, OLD_KEY_REPORT_EVERY_MINUTES};
 
 /// How far ahead `graceEndingSoon` looks, and how many it lists.
 pub const GRACE_ENDING_WITHIN: Duration = Duration::days(7);
@@ -183,52 +183,86 @@ fn parse_versions(json: &str) -> Vec<VersionCount> {
     serde_json::from_str(json).unwrap_or_default()
 }
 
-/// What one run of the sampling job did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SampleOutcome {
-    /// Another node has this period.
-    Taken,
-    /// This node took the sample; so many servers went offline since the last one.
-    Sampled { went_offline: usize },
-}
-
-/// Claims the sampling period of `now` for this node; `false` when another has it.
-pub fn claim(
-    conn: &mut DbConnection,
+/// One run of the sampling job: `None` when another node has this period, else how many
+/// servers went offline since the last sample.
+pub async fn sample(
+    heartbeats: &Heartbeats,
+    db: &Db,
     now: OffsetDateTime,
     settings: &FleetSettings,
-) -> Result<bool, DomainError> {
-    Ok(store::claim_sample(
-        conn,
-        settings.slot_of(now),
-        pulsekey_db::to_stored(now),
-    )?)
+) -> Result<Option<usize>, DomainError> {
+    let settings = *settings;
+    let claimed = blocking(db, move |db| {
+        Ok(store::claim_sample(
+            &mut *db.conn()?,
+            settings.slot_of(now),
+            pulsekey_db::to_stored(now),
+        )?)
+    })
+    .await?;
+    if !claimed {
+        return Ok(None);
+    }
+    let late_since = settings.late_since(pulsekey_db::to_stored(now));
+    // Read outside any write transaction; marked in short ones, so a mass outage never
+    // holds the write lock for long.
+    let candidates = blocking(db, move |db| {
+        Ok(store::newly_offline(&mut *db.conn()?, late_since)?)
+    })
+    .await?;
+    let mut went_offline = 0;
+    for chunk in candidates.chunks(1000) {
+        let chunk = chunk.to_vec();
+        went_offline += blocking(db, move |db| {
+            db.transaction(|conn| mark_offline(conn, &chunk, now, &settings))
+        })
+        .await?;
+    }
+    let census = heartbeats.census(now).await?;
+    blocking(db, move |db| {
+        complete(&mut *db.conn()?, census, now, &settings)
+    })
+    .await?;
+    Ok(Some(went_offline))
 }
 
-/// The servers whose last heartbeat fell behind the offline threshold since the last run:
-/// `(server_id, last_heartbeat_at)`, read outside any write transaction.
-pub fn newly_offline(
-    conn: &mut DbConnection,
-    now: OffsetDateTime,
-    settings: &FleetSettings,
-) -> Result<Vec<(i64, PrimitiveDateTime)>, DomainError> {
-    let stored_now = pulsekey_db::to_stored(now);
-    Ok(store::newly_offline(conn, settings.late_since(stored_now))?)
+/// Runs `f` off the async workers.
+async fn blocking<T: Send + 'static>(
+    db: &Db,
+    f: impl FnOnce(&Db) -> Result<T, DomainError> + Send + 'static,
+) -> Result<T, DomainError> {
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || f(&db))
+        .await
+        .map_err(|_| {
+            DomainError::Db(DbError::Unavailable(
+                "the database worker pool is gone".into(),
+            ))
+        })?
 }
 
 /// Marks these servers offline and writes their `went_offline` events, at the moment each
 /// crossed the threshold; run inside a transaction. A server whose newer heartbeat was
-/// flushed meanwhile is left alone. Returns how many went offline.
-pub fn mark_offline(
+/// flushed meanwhile is left alone; a transition older than events are kept (the first
+/// sample after an upgrade, or after a long stop) is marked without one; the heartbeat row
+/// of a server deleted meanwhile is deleted. Returns how many went offline.
+fn mark_offline(
     conn: &mut DbConnection,
     candidates: &[(i64, PrimitiveDateTime)],
+    now: OffsetDateTime,
     settings: &FleetSettings,
 ) -> Result<usize, DomainError> {
+    let ids: Vec<i64> = candidates.iter().map(|(id, _)| *id).collect();
+    let stray = store::delete_stray_heartbeats(conn, &ids)?;
+    let oldest_event = pulsekey_db::to_stored(now) - crate::servers::events::KEPT_FOR;
     let mut marked = 0;
     for &(server_id, last) in candidates {
+        if stray.contains(&server_id) {
+            continue;
+        }
         // Offline is *beyond* 10 intervals: the first instant past it.
         let since = last + settings.interval() * 10 + Duration::microseconds(1);
-        if store::mark_offline(conn, server_id, last, since)? {
+        if store::mark_offline(conn, server_id, last, since, since >= oldest_event)? {
             marked += 1;
         }
     }
@@ -236,7 +270,7 @@ pub fn mark_offline(
 }
 
 /// Counts the fleet for the sample of the period `now` falls in, which this node claimed.
-pub fn complete(
+fn complete(
     conn: &mut DbConnection,
     census: Option<Census>,
     now: OffsetDateTime,
@@ -267,7 +301,12 @@ pub fn history(
 ) -> Result<FleetHistory, DomainError> {
     let from = crate::audit_log::parse_time("from", from)?;
     let to = crate::audit_log::parse_time("to", to)?.unwrap_or(now);
-    let from = from.unwrap_or(to - Duration::days(1));
+    let from = match from {
+        Some(from) => from,
+        None => to
+            .checked_sub(Duration::days(1))
+            .ok_or_else(|| DomainError::Validation("to is too far in the past".into()))?,
+    };
     if from >= to {
         return Err(DomainError::Validation("from must be before to".into()));
     }

@@ -65,6 +65,8 @@ pub fn newly_offline(
     Ok(server_heartbeats::table
         .filter(server_heartbeats::offline_since.is_null())
         .filter(server_heartbeats::last_heartbeat_at.lt(before))
+        // The flush's order, so the marking and a flush never wait on each other in a cycle.
+        .order(server_heartbeats::server_id.asc())
         .select((
             server_heartbeats::server_id,
             server_heartbeats::last_heartbeat_at,
@@ -72,14 +74,15 @@ pub fn newly_offline(
         .load(conn)?)
 }
 
-/// Marks one server offline since `since` and writes its `went_offline` event, unless a
-/// newer heartbeat has been flushed meanwhile or it is marked already (then nothing is
-/// written and `false` is returned). Run it inside a transaction.
+/// Marks one server offline since `since` and, with `event`, writes its `went_offline`,
+/// unless a newer heartbeat has been flushed meanwhile or it is marked already (then
+/// nothing is written and `false` is returned). Run it inside a transaction.
 pub fn mark_offline(
     conn: &mut DbConnection,
     server_id: i64,
     last_heartbeat_at: PrimitiveDateTime,
     since: PrimitiveDateTime,
+    event: bool,
 ) -> Result<bool, DbError> {
     let changed = diesel::update(
         server_heartbeats::table
@@ -91,6 +94,9 @@ pub fn mark_offline(
     .execute(conn)?;
     if changed == 0 {
         return Ok(false);
+    }
+    if !event {
+        return Ok(true);
     }
     let data = serde_json::json!({ "lastHeartbeatAt": crate::from_stored(last_heartbeat_at)
         .format(&time::format_description::well_known::Rfc3339)
@@ -104,6 +110,30 @@ pub fn mark_offline(
         ))
         .execute(conn)?;
     Ok(true)
+}
+
+/// Deletes the heartbeat rows of these servers if the servers are gone: a flush that lands
+/// just after a delete writes one back (see `server_heartbeats`). Returns the ids deleted.
+pub fn delete_stray_heartbeats(
+    conn: &mut DbConnection,
+    server_ids: &[i64],
+) -> Result<Vec<i64>, DbError> {
+    let present: Vec<i64> = servers::table
+        .filter(servers::id.eq_any(server_ids))
+        .select(servers::id)
+        .load(conn)?;
+    let stray: Vec<i64> = server_ids
+        .iter()
+        .copied()
+        .filter(|id| !present.contains(id))
+        .collect();
+    if !stray.is_empty() {
+        diesel::delete(
+            server_heartbeats::table.filter(server_heartbeats::server_id.eq_any(&stray)),
+        )
+        .execute(conn)?;
+    }
+    Ok(stray)
 }
 
 /// One use of a key a regenerate replaced, for the `old_key_used` event.
@@ -285,20 +315,14 @@ fn finished(row: SampleColumns) -> Option<FleetSample> {
 
 /// The newest finished sample.
 pub fn latest_sample(conn: &mut DbConnection) -> Result<Option<FleetSample>, DbError> {
+    // By time, not slot: a slot is a number of periods, and the period may have changed.
     let rows: Vec<SampleColumns> = fleet_samples::table
         .filter(fleet_samples::versions.is_not_null())
-        .order(fleet_samples::slot.desc())
+        .order(fleet_samples::at.desc())
         .limit(1)
         .select(SAMPLE_COLUMNS)
         .load(conn)?;
     Ok(rows.into_iter().find_map(finished))
-}
-
-/// The newest sample's time, finished or not (a claimed one counts: its node is on it).
-pub fn latest_sample_at(conn: &mut DbConnection) -> Result<Option<PrimitiveDateTime>, DbError> {
-    Ok(fleet_samples::table
-        .select(diesel::dsl::max(fleet_samples::at))
-        .first(conn)?)
 }
 
 /// Finished samples taken at or after `from` and at or before `to`, oldest first, only those
@@ -337,12 +361,12 @@ pub fn samples_between(
             .filter(fleet_samples::at.ge(from))
             .filter(fleet_samples::at.le(to))
             .filter(fleet_samples::versions.is_not_null())
-            .order(fleet_samples::slot.desc())
+            .order(fleet_samples::at.desc())
             .select(SAMPLE_COLUMNS)
             .first(conn)
             .optional()?;
         if let Some(newest) = newest.and_then(finished)
-            && samples.last().is_none_or(|last| last.slot < newest.slot)
+            && samples.last().is_none_or(|last| last.at < newest.at)
         {
             samples.push(newest);
         }

@@ -38,6 +38,25 @@ pub fn find(
         .optional()?)
 }
 
+/// `(key_hash, server_id)` of those of `key_hashes` that were retired at or after `since`.
+pub fn find_many(
+    conn: &mut DbConnection,
+    key_hashes: &[Vec<u8>],
+    since: PrimitiveDateTime,
+) -> Result<Vec<(Vec<u8>, i64)>, DbError> {
+    let mut found = Vec::new();
+    for chunk in key_hashes.chunks(500) {
+        found.extend(
+            retired_keys::table
+                .filter(retired_keys::key_hash.eq_any(chunk))
+                .filter(retired_keys::retired_at.ge(since))
+                .select((retired_keys::key_hash, retired_keys::server_id))
+                .load::<(Vec<u8>, i64)>(conn)?,
+        );
+    }
+    Ok(found)
+}
+
 /// Forgets keys retired before `before`; returns how many.
 pub fn prune(conn: &mut DbConnection, before: PrimitiveDateTime) -> Result<usize, DbError> {
     Ok(

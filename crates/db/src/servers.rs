@@ -367,9 +367,14 @@ pub fn count_by_status(
         .group_by(servers::license_status)
         .select((servers::license_status, diesel::dsl::count_star()))
         .load(conn)?;
+    // A GRACE without an end (only a hand edit makes one) is EXPIRED, as a verdict says.
     let ended: i64 = servers::table
         .filter(servers::license_status.eq("GRACE"))
-        .filter(servers::grace_expires_at.le(now))
+        .filter(
+            servers::grace_expires_at
+                .is_null()
+                .or(servers::grace_expires_at.le(now)),
+        )
         .count()
         .get_result(conn)?;
     if ended > 0 {

@@ -12,7 +12,8 @@ BEGIN
     IF OLD.offline_since IS NOT NULL AND NEW.offline_since IS NULL THEN
         INSERT INTO server_events (server_id, at, kind, data)
         VALUES (NEW.server_id, NEW.last_heartbeat_at, 'came_online',
-                json_build_object('offlineSince', OLD.offline_since)::text);
+                json_build_object('offlineSince',
+                    to_char(OLD.offline_since, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))::text);
     END IF;
     IF OLD.installed_version IS DISTINCT FROM NEW.installed_version THEN
         INSERT INTO server_events (server_id, at, kind, data)
@@ -38,10 +39,14 @@ EXECUTE FUNCTION server_heartbeat_events();
 
 -- The first heartbeat of an installation brings it online. (An upsert that updates fires
 -- the update trigger only.)
+-- A flush that lands just after its server was deleted writes a stray row (see
+-- `server_heartbeats`), which is no news.
 CREATE FUNCTION server_heartbeat_first() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO server_events (server_id, at, kind, data)
-    VALUES (NEW.server_id, NEW.last_heartbeat_at, 'came_online', '{}');
+    IF EXISTS (SELECT 1 FROM servers WHERE id = NEW.server_id) THEN
+        INSERT INTO server_events (server_id, at, kind, data)
+        VALUES (NEW.server_id, NEW.last_heartbeat_at, 'came_online', '{}');
+    END IF;
     RETURN NULL;
 END;
 $$;
@@ -61,7 +66,7 @@ CREATE INDEX retired_keys_by_time ON retired_keys (retired_at);
 CREATE FUNCTION retire_key() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO retired_keys (key_hash, server_id, retired_at)
-    VALUES (OLD.license_key_hash, OLD.id, NEW.updated_at)
+    VALUES (OLD.license_key_hash, OLD.id, clock_timestamp() AT TIME ZONE 'UTC')
     ON CONFLICT (key_hash) DO UPDATE
         SET server_id = EXCLUDED.server_id, retired_at = EXCLUDED.retired_at;
     RETURN NULL;

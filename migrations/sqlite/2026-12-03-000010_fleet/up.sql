@@ -19,7 +19,7 @@ WHEN OLD.installed_version IS NOT NEW.installed_version
 BEGIN
     INSERT INTO server_events (server_id, at, kind, data)
     SELECT NEW.server_id, NEW.last_heartbeat_at, 'came_online',
-           json_object('offlineSince', OLD.offline_since)
+           json_object('offlineSince', strftime('%Y-%m-%dT%H:%M:%fZ', OLD.offline_since))
     WHERE OLD.offline_since IS NOT NULL AND NEW.offline_since IS NULL;
     INSERT INTO server_events (server_id, at, kind, data)
     SELECT NEW.server_id, NEW.last_heartbeat_at, 'version_changed',
@@ -32,9 +32,11 @@ BEGIN
 END;
 
 -- The first heartbeat of an installation brings it online. (An upsert that updates fires
--- the update trigger only.)
+-- the update trigger only.) A flush that lands just after its server was deleted writes a
+-- stray row (see `server_heartbeats`), which is no news.
 CREATE TRIGGER server_heartbeats_first
 AFTER INSERT ON server_heartbeats
+WHEN EXISTS (SELECT 1 FROM servers WHERE id = NEW.server_id)
 BEGIN
     INSERT INTO server_events (server_id, at, kind, data)
     VALUES (NEW.server_id, NEW.last_heartbeat_at, 'came_online', '{}');
@@ -54,7 +56,7 @@ AFTER UPDATE OF license_key_hash ON servers
 WHEN OLD.license_key_hash IS NOT NEW.license_key_hash
 BEGIN
     INSERT OR REPLACE INTO retired_keys (key_hash, server_id, retired_at)
-    VALUES (OLD.license_key_hash, OLD.id, NEW.updated_at);
+    VALUES (OLD.license_key_hash, OLD.id, strftime('%Y-%m-%d %H:%M:%f', 'now'));
 END;
 
 CREATE TRIGGER servers_retired_keys_deleted AFTER DELETE ON servers

@@ -191,22 +191,64 @@ impl Heartbeats {
     /// the index is incomplete (after a gap in the change log).
     pub async fn census(&self, now: OffsetDateTime) -> Result<Option<Census>, DbError> {
         self.catch_up().await?;
-        let Some(mut census) = self.index.census(now) else {
+        // A round applied while the shards were walked may have moved a key from one shard's
+        // map to another's unsettled set: count again (a few times at most; busy is fine).
+        let mut census = None;
+        for _ in 0..3 {
+            let applied = self.index.applied();
+            census = self.index.census(now);
+            if self.index.applied() == applied {
+                break;
+            }
+        }
+        let Some(mut census) = census else {
             return Ok(None);
         };
         let unsettled = std::mem::take(&mut census.unsettled);
         if unsettled.is_empty() {
             return Ok(Some(census));
         }
+        let seen = self.index.applied();
         let db = self.db.clone();
-        let rows = tokio::task::spawn_blocking(move || {
+        let hashes: Vec<Vec<u8>> = unsettled.iter().map(|hash| hash.0.to_vec()).collect();
+        let (rows, retired) = tokio::task::spawn_blocking(move || {
             let mut conn = db.conn()?;
-            let hashes: Vec<Vec<u8>> = unsettled.iter().map(|hash| hash.0.to_vec()).collect();
-            servers::licenses_by_key_hashes(&mut conn, &hashes)
+            let rows = servers::licenses_by_key_hashes(&mut conn, &hashes)?;
+            let absent: Vec<Vec<u8>> = hashes
+                .into_iter()
+                .filter(|hash| !rows.iter().any(|row| &row.license_key_hash == hash))
+                .collect();
+            let since = pulsekey_db::now() - RETIRED_KEYS_KEPT_FOR;
+            let retired = retired_keys::find_many(&mut conn, &absent, since)?;
+            Ok::<_, DbError>((rows, retired))
         })
         .await
         .map_err(|_| DbError::Unavailable("the database worker pool is gone".into()))??;
+        // What was read settles those keys, as a heartbeat's read would, so the next count
+        // does not read them again.
+        for (hash, server_id) in &retired {
+            if let Some(hash) = key_hash(hash) {
+                self.index.retire(hash, server_id.to_owned());
+            }
+        }
+        for hash in &unsettled {
+            if !rows.iter().any(|row| row.license_key_hash == hash.0) {
+                self.index.settle_absent(*hash, seen);
+            }
+        }
         for row in rows {
+            if let Some(hash) = key_hash(&row.license_key_hash) {
+                self.index.insert_if_current(
+                    hash,
+                    IndexedLicense {
+                        server_id: row.id,
+                        status: license::parse_stored_status(&row.license_status),
+                        grace_expires_at: row.grace_expires_at,
+                    },
+                    seen,
+                    None,
+                );
+            }
             let expires = row.grace_expires_at.map(pulsekey_db::from_stored);
             match license::effective_status(
                 license::parse_stored_status(&row.license_status),

@@ -170,7 +170,15 @@ pub fn spawn_fleet_sampler(state: SharedState) {
         loop {
             tick.tick().await;
             let started = std::time::Instant::now();
-            match sample_fleet(&state).await {
+            let now = time::OffsetDateTime::now_utc();
+            let sampled = pulsekey_core::fleet::sample(
+                &state.heartbeats,
+                &state.db,
+                now,
+                &state.config.fleet,
+            )
+            .await;
+            match sampled {
                 Ok(None) => {}
                 Ok(Some(went_offline)) => tracing::debug!(
                     went_offline,
@@ -181,35 +189,4 @@ pub fn spawn_fleet_sampler(state: SharedState) {
             }
         }
     });
-}
-
-/// One sampling run; `None` when another node has this period.
-async fn sample_fleet(state: &SharedState) -> Result<Option<usize>, crate::http::error::ApiError> {
-    use pulsekey_core::fleet;
-    let now = time::OffsetDateTime::now_utc();
-    let settings = state.config.fleet;
-    if !state
-        .read(move |conn| fleet::claim(conn, now, &settings))
-        .await?
-    {
-        return Ok(None);
-    }
-    let candidates = state
-        .read(move |conn| fleet::newly_offline(conn, now, &settings))
-        .await?;
-    let mut went_offline = 0;
-    // Short transactions, so a mass outage never holds the write lock for long.
-    for chunk in candidates.chunks(1000) {
-        let chunk = chunk.to_vec();
-        went_offline += state
-            .blocking(move |db| {
-                Ok(db.transaction(|conn| fleet::mark_offline(conn, &chunk, &settings))?)
-            })
-            .await?;
-    }
-    let census = state.heartbeats.census(now).await?;
-    state
-        .read(move |conn| fleet::complete(conn, census, now, &settings))
-        .await?;
-    Ok(Some(went_offline))
 }
