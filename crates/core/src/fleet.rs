@@ -87,28 +87,27 @@ pub fn summary(
         grace_expires_at: pulsekey_db::from_stored(at),
     })
     .collect();
-    // A sample older than a few periods means sampling has stopped (a failing database, a
-    // fresh start): count now rather than show stale numbers.
-    let fresh_after = stored_now - Duration::seconds(3 * settings.sample_every_secs as i64 + 5);
-    let (connections, versions, old_keys_in_use, sampled_at) =
-        match store::latest_sample(conn)?.filter(|sample| sample.at >= fresh_after) {
-            Some(sample) => (
-                connection_counts(&sample.counts),
-                parse_versions(&sample.counts.versions),
-                sample.counts.old_keys_in_use,
-                sample.at,
-            ),
-            None => {
-                let total = licenses.active + licenses.grace + licenses.expired;
-                let counts = count(conn, licenses, total, stored_now, settings)?;
-                (
-                    connection_counts(&counts),
-                    parse_versions(&counts.versions),
-                    counts.old_keys_in_use,
-                    stored_now,
-                )
-            }
-        };
+    // The newest finished sample, however old (`sampledAt` says when): while a node takes a
+    // long one (a mass outage marks many servers offline), the one before still answers.
+    // Only a database that has never been sampled is counted now, once per request.
+    let (connections, versions, old_keys_in_use, sampled_at) = match store::latest_sample(conn)? {
+        Some(sample) => (
+            connection_counts(&sample.counts),
+            parse_versions(&sample.counts.versions),
+            sample.counts.old_keys_in_use,
+            sample.at,
+        ),
+        None => {
+            let total = licenses.active + licenses.grace + licenses.expired;
+            let counts = count(conn, licenses, total, stored_now, settings)?;
+            (
+                connection_counts(&counts),
+                parse_versions(&counts.versions),
+                counts.old_keys_in_use,
+                stored_now,
+            )
+        }
+    };
     Ok(FleetSummary {
         licenses,
         connections,

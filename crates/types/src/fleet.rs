@@ -45,8 +45,8 @@ pub struct GraceEnding {
 }
 
 /// `GET /api/v1/fleet`. Licenses and grace windows are exact at the moment of the request;
-/// connections, versions and old keys are as of the latest sample (`sampledAt`, at most one
-/// sampling period old), since they move with every heartbeat.
+/// connections, versions and old keys are as of the newest fleet sample (`sampledAt`,
+/// normally less than one sampling period old), since they move with every heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]

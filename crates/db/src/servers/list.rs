@@ -214,10 +214,14 @@ fn list_filtered(
     }
     select = match (&query.order, &query.after) {
         (Order::IdDesc, Some(After::Id(id))) => select.filter(servers::id.lt(*id)),
+        // A row-value comparison, which both backends walk the (name, id) index with; the
+        // same condition spelt with OR makes PostgreSQL read everything before the cursor.
         (Order::Name, Some(After::Name(name, id))) => select.filter(
-            servers::name
-                .gt(name.clone())
-                .or(servers::name.eq(name.clone()).and(servers::id.gt(*id))),
+            diesel::dsl::sql::<diesel::sql_types::Bool>("(servers.name, servers.id) > (")
+                .bind::<diesel::sql_types::Text, _>(name.clone())
+                .sql(", ")
+                .bind::<diesel::sql_types::BigInt, _>(*id)
+                .sql(")"),
         ),
         (Order::LastHeartbeatDesc, Some(After::LastHeartbeat(Some(at), id))) => select.filter(
             heard

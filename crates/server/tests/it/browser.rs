@@ -267,6 +267,17 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         "{warning}"
     );
     browser.screenshot("license-card-old-key").await;
+    // The fleet counts it too (the server is deleted below, and its events with it).
+    browser.client.goto(&url("/admin/fleet")).await.unwrap();
+    browser
+        .wait_text("old-keys-in-use", |t| t.starts_with("1 installation"))
+        .await;
+    browser
+        .client
+        .goto(&url(&format!("/admin/users/{}", customer.id)))
+        .await
+        .unwrap();
+    browser.wait_text("connection", |t| !t.is_empty()).await;
     browser.click("rename-server").await;
     browser.type_into("rename-input", "acme-prod-eu").await;
     browser.click("rename-save").await;
@@ -299,10 +310,10 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     // The fleet: tiles count what happened, and each leads to those servers.
     browser.client.goto(&url("/admin/fleet")).await.unwrap();
     browser
-        .wait_text("old-keys-in-use", |t| t.starts_with("1 installation"))
+        .wait_text("tile-status-GRACE", |t| t.starts_with('1'))
         .await;
     browser
-        .wait_text("tile-status-GRACE", |t| t.starts_with('1'))
+        .wait_text("tile-status-ACTIVE", |t| t.starts_with('0'))
         .await;
     browser.text_of("online-chart").await;
     browser.screenshot("fleet").await;
