@@ -254,61 +254,37 @@ pub fn complete_sample(
     Ok(())
 }
 
-type SampleColumns = (
-    i64,
-    PrimitiveDateTime,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-);
+/// A row as stored: the counts stay NULL until the node that claimed the slot fills them.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = fleet_samples)]
+struct SampleRow {
+    slot: i64,
+    at: PrimitiveDateTime,
+    active: Option<i64>,
+    grace: Option<i64>,
+    expired: Option<i64>,
+    online: Option<i64>,
+    late: Option<i64>,
+    offline: Option<i64>,
+    never: Option<i64>,
+    old_keys_in_use: Option<i64>,
+    versions: Option<String>,
+}
 
-const SAMPLE_COLUMNS: (
-    fleet_samples::slot,
-    fleet_samples::at,
-    fleet_samples::active,
-    fleet_samples::grace,
-    fleet_samples::expired,
-    fleet_samples::online,
-    fleet_samples::late,
-    fleet_samples::offline,
-    fleet_samples::never,
-    fleet_samples::old_keys_in_use,
-    fleet_samples::versions,
-) = (
-    fleet_samples::slot,
-    fleet_samples::at,
-    fleet_samples::active,
-    fleet_samples::grace,
-    fleet_samples::expired,
-    fleet_samples::online,
-    fleet_samples::late,
-    fleet_samples::offline,
-    fleet_samples::never,
-    fleet_samples::old_keys_in_use,
-    fleet_samples::versions,
-);
-
-fn finished(row: SampleColumns) -> Option<FleetSample> {
-    let (slot, at, active, grace, expired, online, late, offline, never, old, versions) = row;
+fn finished(row: SampleRow) -> Option<FleetSample> {
     Some(FleetSample {
-        slot,
-        at,
+        slot: row.slot,
+        at: row.at,
         counts: FleetCounts {
-            active: active?,
-            grace: grace?,
-            expired: expired?,
-            online: online?,
-            late: late?,
-            offline: offline?,
-            never: never?,
-            old_keys_in_use: old?,
-            versions: versions?,
+            active: row.active?,
+            grace: row.grace?,
+            expired: row.expired?,
+            online: row.online?,
+            late: row.late?,
+            offline: row.offline?,
+            never: row.never?,
+            old_keys_in_use: row.old_keys_in_use?,
+            versions: row.versions?,
         },
     })
 }
@@ -316,11 +292,11 @@ fn finished(row: SampleColumns) -> Option<FleetSample> {
 /// The newest finished sample.
 pub fn latest_sample(conn: &mut DbConnection) -> Result<Option<FleetSample>, DbError> {
     // By time, not slot: a slot is a number of periods, and the period may have changed.
-    let rows: Vec<SampleColumns> = fleet_samples::table
+    let rows: Vec<SampleRow> = fleet_samples::table
         .filter(fleet_samples::versions.is_not_null())
         .order(fleet_samples::at.desc())
         .limit(1)
-        .select(SAMPLE_COLUMNS)
+        .select(SampleRow::as_select())
         .load(conn)?;
     Ok(rows.into_iter().find_map(finished))
 }
@@ -338,7 +314,7 @@ pub fn samples_between(
         .filter(fleet_samples::at.ge(from))
         .filter(fleet_samples::at.le(to))
         .filter(fleet_samples::versions.is_not_null())
-        .select(SAMPLE_COLUMNS)
+        .select(SampleRow::as_select())
         .order(fleet_samples::at.asc())
         .limit(limit)
         .into_boxed();
@@ -351,18 +327,18 @@ pub fn samples_between(
         );
     }
     let mut samples: Vec<FleetSample> = select
-        .load::<SampleColumns>(conn)?
+        .load::<SampleRow>(conn)?
         .into_iter()
         .filter_map(finished)
         .collect();
     // A thinned range still ends at its newest sample, so a chart reaches the present.
     if every > 1 && (samples.len() as i64) < limit {
-        let newest: Option<SampleColumns> = fleet_samples::table
+        let newest: Option<SampleRow> = fleet_samples::table
             .filter(fleet_samples::at.ge(from))
             .filter(fleet_samples::at.le(to))
             .filter(fleet_samples::versions.is_not_null())
             .order(fleet_samples::at.desc())
-            .select(SAMPLE_COLUMNS)
+            .select(SampleRow::as_select())
             .first(conn)
             .optional()?;
         if let Some(newest) = newest.and_then(finished)

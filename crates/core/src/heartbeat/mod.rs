@@ -98,11 +98,7 @@ impl Heartbeats {
                 if let Some(hash) = key_hash(&row.license_key_hash) {
                     self.index.insert_if_current(
                         hash,
-                        IndexedLicense {
-                            server_id: row.id,
-                            status: license::parse_stored_status(&row.license_status),
-                            grace_expires_at: row.grace_expires_at,
-                        },
+                        indexed(row.id, &row.license_status, row.grace_expires_at),
                         seen,
                         None,
                     );
@@ -169,11 +165,7 @@ impl Heartbeats {
             self.index.settle_absent(hash, seen);
         }
         Ok(row.map(|row| {
-            let license = IndexedLicense {
-                server_id: row.id,
-                status: license::parse_stored_status(&row.license_status),
-                grace_expires_at: row.grace_expires_at,
-            };
+            let license = indexed(row.id, &row.license_status, row.grace_expires_at);
             self.index
                 .insert_if_current(hash, license, seen, Some(minute));
             Verdict::of(license, 1, now)
@@ -240,11 +232,7 @@ impl Heartbeats {
             if let Some(hash) = key_hash(&row.license_key_hash) {
                 self.index.insert_if_current(
                     hash,
-                    IndexedLicense {
-                        server_id: row.id,
-                        status: license::parse_stored_status(&row.license_status),
-                        grace_expires_at: row.grace_expires_at,
-                    },
+                    indexed(row.id, &row.license_status, row.grace_expires_at),
                     seen,
                     None,
                 );
@@ -392,6 +380,19 @@ fn read_changes(
         if !full {
             return Ok(all);
         }
+    }
+}
+
+/// A license as the index keeps it, from its stored columns.
+fn indexed(
+    server_id: i64,
+    stored_status: &str,
+    grace_expires_at: Option<time::PrimitiveDateTime>,
+) -> IndexedLicense {
+    IndexedLicense {
+        server_id,
+        status: license::parse_stored_status(stored_status),
+        grace_expires_at,
     }
 }
 

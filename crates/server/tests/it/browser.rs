@@ -182,17 +182,8 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     // A phone-sized window: everything fits without sideways scrolling.
     browser.client.set_window_size(360, 900).await.unwrap();
     browser.wait_text("status-badge", |t| t == "ACTIVE").await;
-    let fits = browser
-        .client
-        .execute(
-            "return document.documentElement.scrollWidth <= window.innerWidth;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        fits,
-        serde_json::Value::Bool(true),
+    assert!(
+        browser.fits_width().await,
         "the user page overflows at 360 px"
     );
     browser.screenshot("license-card-360px").await;
@@ -333,17 +324,8 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         .await;
     browser.client.set_window_size(390, 844).await.unwrap();
     browser.text_of("online-chart").await;
-    let fits = browser
-        .client
-        .execute(
-            "return document.documentElement.scrollWidth <= window.innerWidth;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        fits,
-        serde_json::Value::Bool(true),
+    assert!(
+        browser.fits_width().await,
         "the fleet page overflows at 390 px"
     );
     browser.screenshot("fleet-390px").await;

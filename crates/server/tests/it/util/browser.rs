@@ -170,6 +170,18 @@ impl Browser {
         self.element(test_id).await.rectangle().await.unwrap()
     }
 
+    /// Whether the page fits the window's width (no sideways scrolling).
+    pub async fn fits_width(&self) -> bool {
+        self.client
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth;",
+                vec![],
+            )
+            .await
+            .unwrap()
+            == serde_json::Value::Bool(true)
+    }
+
     pub async fn is_enabled(&self, test_id: &str) -> bool {
         self.element(test_id).await.is_enabled().await.unwrap()
     }
