@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use sha2::{Digest as _, Sha256};
 use time::PrimitiveDateTime;
 
+use crate::fleet::SampleRow;
 use crate::schema::{
     api_tokens, audit_log, fleet_samples, retired_keys, server_events, server_heartbeats, servers,
     sessions, users,
@@ -78,22 +79,6 @@ struct RetiredKey {
     key_hash: Vec<u8>,
     server_id: i64,
     retired_at: PrimitiveDateTime,
-}
-
-#[derive(Debug, Queryable, Selectable, Insertable)]
-#[diesel(table_name = fleet_samples)]
-struct FleetSample {
-    slot: i64,
-    at: PrimitiveDateTime,
-    active: Option<i64>,
-    grace: Option<i64>,
-    expired: Option<i64>,
-    online: Option<i64>,
-    late: Option<i64>,
-    offline: Option<i64>,
-    never: Option<i64>,
-    old_keys_in_use: Option<i64>,
-    versions: Option<String>,
 }
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
@@ -191,7 +176,7 @@ pub fn summarize(conn: &mut DbConnection) -> Result<Vec<TableSummary>, DbError> 
         summarize_table!(server_heartbeats, Heartbeat, server_heartbeats::server_id),
         summarize_table!(server_events, ServerEvent, server_events::id),
         summarize_table!(retired_keys, RetiredKey, retired_keys::key_hash),
-        summarize_table!(fleet_samples, FleetSample, fleet_samples::slot),
+        summarize_table!(fleet_samples, SampleRow, fleet_samples::slot),
         summarize_table!(api_tokens, Token, api_tokens::id),
         summarize_table!(audit_log, AuditEntry, audit_log::id),
     ])
@@ -219,7 +204,7 @@ keyed!(Server, id, i64);
 keyed!(Heartbeat, server_id, i64);
 keyed!(ServerEvent, id, i64);
 keyed!(RetiredKey, key_hash, Vec<u8>);
-keyed!(FleetSample, slot, i64);
+keyed!(SampleRow, slot, i64);
 keyed!(Token, id, i64);
 keyed!(AuditEntry, id, i64);
 
@@ -264,7 +249,7 @@ pub fn sqlite_to_postgres(
         .execute(pg)?;
     copy!(server_events, ServerEvent, server_events::id);
     copy!(retired_keys, RetiredKey, retired_keys::key_hash);
-    copy!(fleet_samples, FleetSample, fleet_samples::slot);
+    copy!(fleet_samples, SampleRow, fleet_samples::slot);
     copy!(api_tokens, Token, api_tokens::id);
     copy!(audit_log, AuditEntry, audit_log::id);
     for table in [

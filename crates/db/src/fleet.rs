@@ -255,10 +255,11 @@ pub fn complete_sample(
 }
 
 /// A row as stored: the counts stay NULL until the node that claimed the slot fills them.
-#[derive(Queryable, Selectable)]
+/// (The backend-to-backend copy moves these rows as they are.)
+#[derive(Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = fleet_samples)]
-struct SampleRow {
-    slot: i64,
+pub(crate) struct SampleRow {
+    pub(crate) slot: i64,
     at: PrimitiveDateTime,
     active: Option<i64>,
     grace: Option<i64>,
