@@ -251,6 +251,7 @@ fn mark_offline(
     now: OffsetDateTime,
     settings: &FleetSettings,
 ) -> Result<usize, DomainError> {
+    let late_since = settings.late_since(pulsekey_db::to_stored(now));
     let ids: Vec<i64> = candidates.iter().map(|(id, _)| *id).collect();
     let stray = store::delete_stray_heartbeats(conn, &ids)?;
     let oldest_event = pulsekey_db::to_stored(now) - crate::servers::events::KEPT_FOR;
@@ -261,7 +262,8 @@ fn mark_offline(
         }
         // Offline is *beyond* 10 intervals: the first instant past it.
         let since = last + settings.interval() * 10 + Duration::microseconds(1);
-        if store::mark_offline(conn, server_id, last, since, since >= oldest_event)? {
+        let event = since >= oldest_event;
+        if store::mark_offline(conn, server_id, last, late_since, since, event)? {
             marked += 1;
         }
     }

@@ -75,12 +75,16 @@ pub fn newly_offline(
 }
 
 /// Marks one server offline since `since` and, with `event`, writes its `went_offline`,
-/// unless a newer heartbeat has been flushed meanwhile or it is marked already (then
-/// nothing is written and `false` is returned). Run it inside a transaction.
+/// unless it was heard from since `silent_before` (a newer heartbeat flushed meanwhile) or is
+/// marked already (then nothing is written and `false` is returned). Run it inside a
+/// transaction. The read `last_heartbeat_at` goes into the event only: on SQLite the stored
+/// text of a time written by hand may differ from diesel's for the same instant, so the row
+/// is matched by the threshold, as `newly_offline` found it.
 pub fn mark_offline(
     conn: &mut DbConnection,
     server_id: i64,
     last_heartbeat_at: PrimitiveDateTime,
+    silent_before: PrimitiveDateTime,
     since: PrimitiveDateTime,
     event: bool,
 ) -> Result<bool, DbError> {
@@ -88,7 +92,7 @@ pub fn mark_offline(
         server_heartbeats::table
             .filter(server_heartbeats::server_id.eq(server_id))
             .filter(server_heartbeats::offline_since.is_null())
-            .filter(server_heartbeats::last_heartbeat_at.eq(last_heartbeat_at)),
+            .filter(server_heartbeats::last_heartbeat_at.lt(silent_before)),
     )
     .set(server_heartbeats::offline_since.eq(since))
     .execute(conn)?;

@@ -82,7 +82,12 @@ async fn all_pages(app: &TestApp, admin: &str, query: &str, limit: u32) -> Vec<S
 
 /// Writes a last heartbeat `secs_ago` seconds back, as a node's flush would.
 pub async fn heard_from(app: &TestApp, server: i64, secs_ago: i64, version: &str) {
+    // Whole milliseconds written with six digits: trailing zeros diesel itself never writes,
+    // as a hand edit or another tool might.
     let at = OffsetDateTime::now_utc() - Duration::seconds(secs_ago);
+    let at = at
+        .replace_microsecond(at.millisecond() as u32 * 1000)
+        .unwrap();
     let at = format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
         at.year(),
