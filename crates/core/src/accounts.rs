@@ -428,13 +428,28 @@ pub fn check_credentials(
     conn: &mut DbConnection,
     username: &str,
     password: &str,
-) -> Result<Option<users::UserRow>, DomainError> {
+) -> Result<Credentials, DomainError> {
     let user = users::find_by_username(conn, username)?;
     let hash = user
         .as_ref()
         .map_or(dummy_hash(), |u| u.password_hash.as_str());
     let matches = verify_password(password, hash);
-    Ok(user.filter(|u| matches && !u.disabled))
+    Ok(match user {
+        Some(user) if matches && user.disabled => Credentials::Disabled,
+        Some(user) if matches => Credentials::Valid(Box::new(user)),
+        _ => Credentials::Wrong,
+    })
+}
+
+/// What a username and password come to.
+#[derive(Debug)]
+pub enum Credentials {
+    Valid(Box<users::UserRow>),
+    /// No such user, or another password: one answer for both, so that names cannot be
+    /// probed.
+    Wrong,
+    /// The right password of a disabled account: only its holder learns that it is disabled.
+    Disabled,
 }
 
 #[cfg(test)]

@@ -115,6 +115,28 @@ pub fn counts(
 /// A signed-in user, the new session's id and its expiry.
 pub type SignedIn = (users::UserRow, String, time::OffsetDateTime);
 
+/// Why a sign-in with a well-formed request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such user or another password (one answer for both).
+    WrongCredentials,
+    /// The right password of a disabled account.
+    Disabled,
+}
+
+/// An empty username or password is a form sent too soon, not a failed attempt: refused
+/// before anything is counted.
+pub fn check_filled(username: &str, password: &str) -> Result<(), DomainError> {
+    match (username.trim().is_empty(), password.is_empty()) {
+        (false, false) => Ok(()),
+        (true, true) => Err(DomainError::Validation(
+            "enter a username and a password".into(),
+        )),
+        (true, false) => Err(DomainError::Validation("enter a username".into())),
+        (false, true) => Err(DomainError::Validation("enter a password".into())),
+    }
+}
+
 /// Checks the password; on failure counts it and audits it, on success clears the account's
 /// counters, starts a session and audits that, each in the caller's transaction.
 pub fn attempt(
@@ -123,30 +145,41 @@ pub fn attempt(
     password: &str,
     address: &str,
     ip: Option<String>,
-) -> Result<Audited<Option<SignedIn>>, DomainError> {
+) -> Result<Audited<Result<SignedIn, Refusal>>, DomainError> {
     let account = account_subject(username);
     let pair = pair_subject(&account, address);
     let now = pulsekey_db::now();
-    let Some(user) = accounts::check_credentials(tx.conn(), username, password)? else {
-        let opened_after = now - WINDOW;
-        for (scope, subject) in [
-            (Scope::Pair, pair.as_str()),
-            (Scope::Address, address),
-            (Scope::Account, account.as_str()),
-        ] {
-            login_failures::record(tx.conn(), scope, subject, now, opened_after)?;
+    let checked = match accounts::check_credentials(tx.conn(), username, password)? {
+        accounts::Credentials::Valid(user) => Ok(*user),
+        accounts::Credentials::Wrong => Err(Refusal::WrongCredentials),
+        accounts::Credentials::Disabled => Err(Refusal::Disabled),
+    };
+    let user = match checked {
+        Ok(user) => user,
+        Err(refusal) => {
+            let opened_after = now - WINDOW;
+            for (scope, subject) in [
+                (Scope::Pair, pair.as_str()),
+                (Scope::Address, address),
+                (Scope::Account, account.as_str()),
+            ] {
+                login_failures::record(tx.conn(), scope, subject, now, opened_after)?;
+            }
+            let actor = Actor {
+                ip,
+                ..Actor::default()
+            };
+            let truncated = username.chars().count() > MAX_ATTEMPTED_USERNAME;
+            let attempted: String = username.chars().take(MAX_ATTEMPTED_USERNAME).collect();
+            let mut metadata = json!({ "username": attempted });
+            if truncated {
+                metadata["usernameTruncated"] = json!(true);
+            }
+            if refusal == Refusal::Disabled {
+                metadata["reason"] = json!("disabled");
+            }
+            return Ok(tx.audit_as(&actor, "auth.login.failed", None, metadata, Err(refusal))?);
         }
-        let actor = Actor {
-            ip,
-            ..Actor::default()
-        };
-        let truncated = username.chars().count() > MAX_ATTEMPTED_USERNAME;
-        let attempted: String = username.chars().take(MAX_ATTEMPTED_USERNAME).collect();
-        let mut metadata = json!({ "username": attempted });
-        if truncated {
-            metadata["usernameTruncated"] = json!(true);
-        }
-        return Ok(tx.audit_as(&actor, "auth.login.failed", None, metadata, None)?);
     };
     login_failures::clear(tx.conn(), Scope::Pair, &pair)?;
     login_failures::clear(tx.conn(), Scope::Account, &account)?;
@@ -158,7 +191,7 @@ pub fn attempt(
         ip,
     };
     let signed_in = (user, session_id, expires_at);
-    Ok(tx.audit_as(&actor, "auth.login", None, json!({}), Some(signed_in))?)
+    Ok(tx.audit_as(&actor, "auth.login", None, json!({}), Ok(signed_in))?)
 }
 
 #[cfg(test)]

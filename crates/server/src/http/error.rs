@@ -26,6 +26,13 @@ pub enum ApiError {
     HeadersTooLarge { limit: usize },
     #[error("sign in first: no valid session or token was presented")]
     Unauthorized,
+    #[error("wrong username or password")]
+    WrongCredentials,
+    #[error("this account is disabled; an administrator can enable it again")]
+    AccountDisabled,
+    /// Sign-in's own limit, in words a person reads on the login page.
+    #[error("too many failed sign-ins; try again in {}", wait_in_words(*retry_after_secs))]
+    SignInLocked { retry_after_secs: u64 },
     /// A heartbeat's key is missing, malformed, unknown or regenerated: one answer for all.
     #[error("the license key is missing, malformed or not valid")]
     InvalidLicenseKey,
@@ -61,7 +68,9 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::HeadersTooLarge { .. } => ErrorCode::HeadersTooLarge,
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
-            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::Unauthorized | Self::WrongCredentials | Self::AccountDisabled => {
+                ErrorCode::Unauthorized
+            }
             Self::InvalidLicenseKey => ErrorCode::InvalidToken,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
@@ -82,9 +91,9 @@ impl ApiError {
                 DomainError::Db(DbError::NotFound) => ErrorCode::NotFound,
                 DomainError::Db(_) => ErrorCode::Internal,
             },
-            Self::TooManyRequests { .. } | Self::TooManyInFlight { .. } => {
-                ErrorCode::TooManyRequests
-            }
+            Self::TooManyRequests { .. }
+            | Self::SignInLocked { .. }
+            | Self::TooManyInFlight { .. } => ErrorCode::TooManyRequests,
             Self::BodyTimeout { .. } => ErrorCode::RequestTimeout,
             Self::Unavailable => ErrorCode::ServiceUnavailable,
             Self::Internal(_) => ErrorCode::Internal,
@@ -143,14 +152,15 @@ impl ResponseError for ApiError {
                     HeaderValue::from_static("Bearer error=\"invalid_token\""),
                 ));
             }
-            Self::Unauthorized => {
+            Self::Unauthorized | Self::WrongCredentials | Self::AccountDisabled => {
                 response
                     .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
             Self::MethodNotAllowed { allowed, .. } => {
                 response.insert_header((header::ALLOW, allowed.join(", ")));
             }
-            Self::TooManyRequests { retry_after_secs } => {
+            Self::TooManyRequests { retry_after_secs }
+            | Self::SignInLocked { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             // Both leave the rest of a request unread: the connection cannot be reused, and
@@ -196,10 +206,41 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
+/// `895` → "15 minutes", `40` → "40 seconds": rounded up, never "0".
+fn wait_in_words(secs: u64) -> String {
+    match secs {
+        0..=1 => "1 second".to_owned(),
+        2..=59 => format!("{secs} seconds"),
+        60 => "1 minute".to_owned(),
+        _ => format!("{} minutes", secs.div_ceil(60)),
+    }
+}
+
 pub fn query_error(err: actix_web::error::QueryPayloadError) -> ApiError {
     ApiError::BadRequest(format!("invalid query string: {err}"))
 }
 
 pub fn path_error(err: actix_web::error::PathError) -> ApiError {
     ApiError::BadRequest(format!("invalid path parameter: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_read_as_words() {
+        assert_eq!(wait_in_words(0), "1 second");
+        assert_eq!(wait_in_words(40), "40 seconds");
+        assert_eq!(wait_in_words(60), "1 minute");
+        assert_eq!(wait_in_words(61), "2 minutes");
+        assert_eq!(wait_in_words(895), "15 minutes");
+        assert_eq!(
+            ApiError::SignInLocked {
+                retry_after_secs: 895
+            }
+            .to_string(),
+            "too many failed sign-ins; try again in 15 minutes"
+        );
+    }
 }

@@ -167,6 +167,19 @@ both_backends! {
             bodies.push(response.text().await.unwrap());
         }
         assert_eq!(bodies[0], bodies[1]);
+        let body: ErrorBody = serde_json::from_str(&bodies[0]).unwrap();
+        assert_eq!(body.message, "wrong username or password");
+        // A form sent too soon says what is missing, and counts as no attempt.
+        for (username, password, message) in [
+            ("", "", "enter a username and a password"),
+            ("  ", "x", "enter a username"),
+            ("bob", "", "enter a password"),
+        ] {
+            let response = app.client.post(app.at("/api/v1/auth/login"))
+                .json(&json!({ "username": username, "password": password })).send().await.unwrap();
+            assert_eq!(response.status(), 422);
+            assert_eq!(response.json::<ErrorBody>().await.unwrap().message, message);
+        }
         let failures = app.audit(&admin, "action=auth.login.failed").await;
         assert_eq!(failures.len(), 2);
         assert_eq!(failures[0].metadata["username"], "nobody");
@@ -184,8 +197,11 @@ both_backends! {
         let r = app.client.post(app.at("/api/v1/auth/login"))
             .json(&json!({ "username": "carol", "password": carol.password })).send().await.unwrap();
         assert_eq!(r.status(), 429);
-        assert!(r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() > 0);
-        assert_eq!(r.json::<ErrorBody>().await.unwrap().error, ErrorCode::TooManyRequests);
+        let retry_after = r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap();
+        assert!(retry_after > 14 * 60, "{retry_after}");
+        let body = r.json::<ErrorBody>().await.unwrap();
+        assert_eq!(body.error, ErrorCode::TooManyRequests);
+        assert_eq!(body.message, "too many failed sign-ins; try again in 15 minutes");
     }
 
     async fn disabling_a_user_ends_their_sessions_at_once(app) {
@@ -199,6 +215,16 @@ both_backends! {
         let login = app.client.post(app.at("/api/v1/auth/login"))
             .json(&json!({ "username": "dave", "password": dave.password })).send().await.unwrap();
         assert_eq!(login.status(), 401);
+        // Only the right password learns that the account is disabled.
+        let message = login.json::<ErrorBody>().await.unwrap().message;
+        assert_eq!(message, "this account is disabled; an administrator can enable it again");
+        let wrong = app.client.post(app.at("/api/v1/auth/login"))
+            .json(&json!({ "username": "dave", "password": "not-daves-password" })).send().await.unwrap();
+        assert_eq!(wrong.json::<ErrorBody>().await.unwrap().message, "wrong username or password");
+        let failures = app.audit(&admin, "action=auth.login.failed").await;
+        assert_eq!(failures.len(), 2);
+        assert_eq!(failures[1].metadata["reason"], "disabled");
+        assert!(failures[0].metadata.get("reason").is_none());
         let entries = app.audit(&admin, "action=user.disable").await;
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].metadata["subjectUserId"], dave.id);

@@ -15,7 +15,8 @@ use pulsekey_core::{accounts, sign_in};
     responses(
         (status = 200, description = "Signed in", body = LoginResponse),
         (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 401, description = "Wrong username or password (one answer for both)", body = ErrorBody),
+        (status = 401, description = "Wrong username or password (one answer for both), or the right password of a disabled account", body = ErrorBody),
+        (status = 422, description = "An empty username or password (not counted as a failure)", body = ErrorBody),
         (status = 429, description = "Too many failed attempts from this address (for this account, or in all); see Retry-After. An account failing from many addresses is slowed, not shut", body = ErrorBody),
     ),
 )]
@@ -26,6 +27,7 @@ pub async fn login(
     body: super::JsonObject<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { username, password } = body.into_inner();
+    sign_in::check_filled(&username, &password)?;
     let ip =
         crate::http::net::client_ip(&req, &state.config.trusted_proxies).map(|ip| ip.to_string());
     let address = ip.clone().unwrap_or_else(|| "unknown".into());
@@ -39,7 +41,7 @@ pub async fn login(
         .await?;
     match sign_in::gate(limits, &counts, pulsekey_db::now()) {
         sign_in::Gate::Closed { retry_after_secs } => {
-            return Err(ApiError::TooManyRequests { retry_after_secs });
+            return Err(ApiError::SignInLocked { retry_after_secs });
         }
         sign_in::Gate::Open { delay } if delay.is_positive() => {
             tokio::time::sleep(delay.unsigned_abs()).await;
@@ -52,9 +54,10 @@ pub async fn login(
             sign_in::attempt(tx, &username, &password, &address, ip)
         })
         .await?;
-    let Some((user, session_id, expires_at)) = signed_in else {
-        return Err(ApiError::Unauthorized);
-    };
+    let (user, session_id, expires_at) = signed_in.map_err(|refusal| match refusal {
+        sign_in::Refusal::WrongCredentials => ApiError::WrongCredentials,
+        sign_in::Refusal::Disabled => ApiError::AccountDisabled,
+    })?;
     let user = accounts::view(&user);
     let token = encode_session(&state.secrets.jwt_secret, user.id, &session_id, expires_at)?;
     Ok(HttpResponse::Ok()
