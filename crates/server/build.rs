@@ -14,13 +14,15 @@ fn main() {
     collect(&dist, &dist, &mut files);
     files.sort();
 
-    let mut out = String::from("pub static SPA_ASSETS: &[(&str, &[u8])] = &[\n");
+    let mut out = String::from("pub static SPA_ASSETS: &[(&str, &[u8], &str)] = &[\n");
     for (name, path) in &files {
         println!("cargo:rerun-if-changed={}", path.display());
+        let bytes = std::fs::read(path).unwrap_or_default();
         let _ = writeln!(
             out,
-            "    ({name:?}, include_bytes!({:?})),",
-            path.display().to_string()
+            "    ({name:?}, include_bytes!({:?}), \"\\\"{:016x}\\\"\"),",
+            path.display().to_string(),
+            fnv1a(&bytes)
         );
     }
     out.push_str("];\n");
@@ -29,6 +31,13 @@ fn main() {
     if let Err(err) = std::fs::write(out_dir.join("spa_assets.rs"), out) {
         panic!("cannot write spa_assets.rs: {err}");
     }
+}
+
+/// The asset's ETag: any stable digest of its bytes will do (it is compared, never trusted).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {

@@ -36,11 +36,69 @@ const NOT_BUILT: &str = "<!doctype html><title>pulsekey</title><p>This build of 
      has no web app: run <code>scripts/build-frontend</code>, then rebuild the server. The API \
      is at <a href=\"/api-docs/\">/api-docs/</a>.</p>";
 
-fn asset(path: &str) -> Option<&'static [u8]> {
+/// An embedded file: its bytes and its ETag.
+fn asset(path: &str) -> Option<(&'static [u8], &'static str)> {
     SPA_ASSETS
         .iter()
-        .find(|(name, _)| *name == path)
-        .map(|(_, bytes)| *bytes)
+        .find(|(name, _, _)| *name == path)
+        .map(|(_, bytes, etag)| (*bytes, *etag))
+}
+
+/// Whether an `Accept-Encoding` value accepts `coding` (by name or `*`, with a q above 0).
+fn accepts(accept_encoding: &str, coding: &str) -> bool {
+    let mut wildcard = false;
+    for item in accept_encoding.split(',') {
+        let mut parts = item.split(';');
+        let name = parts.next().unwrap_or_default().trim();
+        let q = parts
+            .find_map(|param| param.trim().strip_prefix("q="))
+            .map_or(1.0, |q| q.trim().parse::<f32>().unwrap_or(0.0));
+        if name.eq_ignore_ascii_case(coding) {
+            return q > 0.0;
+        }
+        if name == "*" {
+            wildcard = q > 0.0;
+        }
+    }
+    wildcard
+}
+
+/// The stored copy of `name` to send for this request: brotli, else gzip, else as it is.
+fn encoded(
+    req: &HttpRequest,
+    name: &str,
+    bytes: &'static [u8],
+    etag: &'static str,
+) -> (&'static [u8], &'static str, Option<&'static str>) {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    for coding in ["br", "gzip"] {
+        if accepts(accept, coding)
+            && let Some((bytes, etag)) = asset(&format!("{name}.{}", extension(coding)))
+        {
+            return (bytes, etag, Some(coding));
+        }
+    }
+    (bytes, etag, None)
+}
+
+fn extension(coding: &str) -> &'static str {
+    if coding == "br" { "br" } else { "gz" }
+}
+
+/// Whether the browser's cached copy (`If-None-Match`) is this one.
+fn still_fresh(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',')
+                .map(|tag| tag.trim().trim_start_matches("W/"))
+                .any(|tag| tag == etag || tag == "*")
+        })
 }
 
 fn content_type(path: &str) -> &'static str {
@@ -78,18 +136,57 @@ pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         )));
     }
     let name = path.trim_start_matches('/');
-    let (name, bytes) = match asset(name) {
-        Some(bytes) if !name.is_empty() => (name, bytes),
+    let (name, bytes, etag) = match asset(name) {
+        Some((bytes, etag)) if !name.is_empty() => (name, bytes, etag),
+        // An asset of another build (a page opened before an upgrade) is gone, not the app.
+        _ if name.starts_with("assets/") => {
+            return Err(ApiError::NotFound(format!("no asset {path} in this build")));
+        }
         _ => match asset("index.html") {
-            Some(bytes) => ("index.html", bytes),
-            None => ("index.html", NOT_BUILT.as_bytes()),
+            Some((bytes, etag)) => ("index.html", bytes, etag),
+            None => ("index.html", NOT_BUILT.as_bytes(), "\"not-built\""),
         },
     };
-    let mut response = HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, content_type(name)))
-        // Asset names are not content-hashed: always revalidate.
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
-        .body(bytes);
-    page_headers(response.headers_mut(), CONTENT_SECURITY_POLICY);
+    let (body, etag, encoding) = encoded(&req, name, bytes, etag);
+    // Hashed names change with their content, so they may be kept a year; index.html names
+    // them and is revalidated each time (a 304 of a few hundred bytes when unchanged).
+    let cache = if name.starts_with("assets/") {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let mut response = if still_fresh(&req, etag) {
+        HttpResponse::NotModified().finish()
+    } else {
+        let mut ok = HttpResponse::Ok();
+        ok.insert_header((header::CONTENT_TYPE, content_type(name)));
+        if let Some(coding) = encoding {
+            ok.insert_header((header::CONTENT_ENCODING, coding));
+        }
+        ok.body(body)
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.insert(header::ETAG, HeaderValue::from_static(etag));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    page_headers(headers, CONTENT_SECURITY_POLICY);
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts;
+
+    #[test]
+    fn accept_encoding_is_read_with_its_weights() {
+        assert!(accepts("gzip, deflate, br, zstd", "br"));
+        assert!(accepts("gzip, deflate, br, zstd", "gzip"));
+        assert!(!accepts("gzip, deflate", "br"));
+        assert!(!accepts("br;q=0, gzip", "br"));
+        assert!(accepts("BR;q=0.5", "br"));
+        assert!(accepts("*", "gzip"));
+        assert!(!accepts("*, gzip;q=0", "gzip"));
+        assert!(!accepts("identity", "gzip"));
+        assert!(!accepts("", "br"));
+    }
 }
