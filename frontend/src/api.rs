@@ -1,7 +1,10 @@
 //! A typed client over the API: one function per call, errors as readable text. The session
 //! is the HttpOnly cookie the browser sends by itself; writes add the CSRF header.
 
-use gloo_net::http::{Request, RequestBuilder, Response};
+use std::future::Future;
+use std::pin::Pin;
+
+use gloo_net::http::{Request, RequestBuilder};
 use pulsekey_types::{
     AuditPage, ErrorBody, FleetHistory, FleetSummary, HealthResponse, LicenseView, LoginRequest,
     LoginResponse, MyServerList, RevealResponse, RevokeRequest, ServerEventPage, ServerList,
@@ -40,30 +43,56 @@ impl ApiError {
     }
 }
 
-fn network(err: gloo_net::Error) -> ApiError {
-    ApiError {
-        status: 0,
-        message: format!("cannot reach the server: {err}"),
-    }
+/// A request that never got an answer: the browser is offline, the server is down or a proxy
+/// dropped it. The browser's own wording ("TypeError: Failed to fetch") helps nobody.
+fn network(_: gloo_net::Error) -> ApiError {
+    ApiError::local("cannot reach the server; check the connection and try again")
 }
 
-async fn read<T: DeserializeOwned>(response: Response) -> Result<T, ApiError> {
-    let status = response.status();
-    if response.ok() {
-        return response.json::<T>().await.map_err(|err| ApiError {
-            status,
-            message: format!("unexpected answer from the server: {err}"),
-        });
-    }
-    let message = match response.json::<ErrorBody>().await {
+/// An answer's status and body.
+type Exchange = Pin<Box<dyn Future<Output = Result<(u16, String), ApiError>>>>;
+
+/// Sends a request and reads its whole answer. Boxed, and the one await every call shares:
+/// each typed call then adds only its own parsing to the wasm, not another copy of the fetch.
+fn exchange(request: Result<Request, gloo_net::Error>) -> Exchange {
+    Box::pin(async move {
+        let response = request.map_err(network)?.send().await.map_err(network)?;
+        let status = response.status();
+        let body = response.text().await.map_err(network)?;
+        Ok((status, body))
+    })
+}
+
+/// What the API refused, in its own words when it gave them.
+fn refusal(status: u16, body: &str) -> ApiError {
+    let message = match serde_json::from_str::<ErrorBody>(body) {
         Ok(body) => body.message,
         Err(_) => format!("the server answered {status}"),
     };
-    Err(ApiError { status, message })
+    ApiError { status, message }
+}
+
+fn parse<T: DeserializeOwned>((status, body): (u16, String)) -> Result<T, ApiError> {
+    if !(200..300).contains(&status) {
+        return Err(refusal(status, &body));
+    }
+    serde_json::from_str(&body).map_err(|err| ApiError {
+        status,
+        message: format!("unexpected answer from the server: {err}"),
+    })
+}
+
+/// For calls answered with no body (204).
+fn done((status, body): (u16, String)) -> Result<(), ApiError> {
+    if (200..300).contains(&status) {
+        Ok(())
+    } else {
+        Err(refusal(status, &body))
+    }
 }
 
 async fn get<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
-    read(Request::get(url).send().await.map_err(network)?).await
+    parse(exchange(Request::get(url).build()).await?)
 }
 
 fn write(builder: RequestBuilder) -> RequestBuilder {
@@ -74,8 +103,12 @@ async fn send_json<B: Serialize, T: DeserializeOwned>(
     builder: RequestBuilder,
     body: &B,
 ) -> Result<T, ApiError> {
-    let request = write(builder).json(body).map_err(network)?;
-    read(request.send().await.map_err(network)?).await
+    parse(exchange(write(builder).json(body)).await?)
+}
+
+/// A write with no body.
+async fn send<T: DeserializeOwned>(builder: RequestBuilder) -> Result<T, ApiError> {
+    parse(exchange(write(builder).build()).await?)
 }
 
 pub async fn health() -> Result<HealthResponse, ApiError> {
@@ -91,14 +124,9 @@ pub async fn login(username: String, password: String) -> Result<LoginResponse, 
 }
 
 pub async fn logout() -> Result<(), ApiError> {
-    let response = write(Request::post("/api/v1/auth/logout"))
-        .send()
-        .await
-        .map_err(network)?;
-    if response.ok() || response.status() == 401 {
-        Ok(())
-    } else {
-        read::<()>(response).await
+    match done(exchange(write(Request::post("/api/v1/auth/logout")).build()).await?) {
+        Err(err) if err.status == 401 => Ok(()),
+        other => other,
     }
 }
 
@@ -173,15 +201,7 @@ pub async fn rename_server(id: i64, name: String) -> Result<ServerView, ApiError
 }
 
 pub async fn delete_server(id: i64) -> Result<(), ApiError> {
-    let response = write(Request::delete(&format!("/api/v1/servers/{id}")))
-        .send()
-        .await
-        .map_err(network)?;
-    if response.ok() {
-        Ok(())
-    } else {
-        read::<()>(response).await
-    }
+    done(exchange(write(Request::delete(&format!("/api/v1/servers/{id}"))).build()).await?)
 }
 
 /// The newest `limit` events of a server.
@@ -212,18 +232,16 @@ pub async fn license_action(server: i64, action: LicenseAction) -> Result<Licens
     if verb == "revoke" {
         send_json(builder, &body).await
     } else {
-        read(write(builder).send().await.map_err(network)?).await
+        send(builder).await
     }
 }
 
 pub async fn reveal(server: i64) -> Result<String, ApiError> {
-    let response = write(Request::post(&format!(
+    let revealed: RevealResponse = send(Request::post(&format!(
         "/api/v1/servers/{server}/license/reveal"
     )))
-    .send()
-    .await
-    .map_err(network)?;
-    read::<RevealResponse>(response).await.map(|r| r.key)
+    .await?;
+    Ok(revealed.key)
 }
 
 pub async fn my_servers() -> Result<MyServerList, ApiError> {
@@ -232,14 +250,13 @@ pub async fn my_servers() -> Result<MyServerList, ApiError> {
 
 /// The install endpoint's body, as text, to hand to the browser as a download.
 pub async fn install_config(server: i64) -> Result<String, ApiError> {
-    let response = Request::get(&format!("/api/v1/me/servers/{server}/install"))
-        .send()
-        .await
-        .map_err(network)?;
-    if !response.ok() {
-        return read::<()>(response).await.map(|_| String::new());
+    let (status, body) =
+        exchange(Request::get(&format!("/api/v1/me/servers/{server}/install")).build()).await?;
+    if (200..300).contains(&status) {
+        Ok(body)
+    } else {
+        Err(refusal(status, &body))
     }
-    response.text().await.map_err(network)
 }
 
 pub async fn audit_log(filter: String, cursor: Option<String>) -> Result<AuditPage, ApiError> {

@@ -1,5 +1,7 @@
 use pulsekey_types::{ErrorBody, ErrorCode, HealthResponse};
 
+use crate::util::test_app::TestApp;
+
 both_backends! {
     async fn healthz_and_readyz_answer_with_the_version(app) {
         for path in ["/healthz", "/readyz"] {
@@ -68,4 +70,70 @@ both_backends! {
             assert!(response.text().await.unwrap().contains("<title>pulsekey</title>"));
         }
     }
+}
+
+/// The app's files: compressed copies by `Accept-Encoding`, hashed names kept a year, and
+/// `index.html` revalidated by its ETag.
+#[tokio::test]
+async fn assets_are_sent_compressed_cached_by_name_and_revalidated_by_etag() {
+    let app = TestApp::builder().spawn(false).await;
+    let index = app.client.get(app.at("/")).send().await.unwrap();
+    assert_eq!(index.headers()["cache-control"], "no-cache");
+    let etag = index.headers()["etag"].to_str().unwrap().to_owned();
+    let html = index.text().await.unwrap();
+    let wasm = html
+        .split('"')
+        .find(|part| part.starts_with("/assets/frontend_bg-") && part.ends_with(".wasm"))
+        .expect("index.html names the hashed wasm")
+        .to_owned();
+    assert!(html.contains("data-testid=\"shell\""), "no shell to paint");
+
+    let fetch = |accept: &'static str| {
+        app.client
+            .get(app.at(&wasm))
+            .header("accept-encoding", accept)
+            .send()
+    };
+    let mut sizes = Vec::new();
+    for (accept, encoding) in [
+        ("gzip, deflate, br, zstd", Some("br")),
+        ("gzip, br;q=0", Some("gzip")),
+        ("identity", None),
+    ] {
+        let response = fetch(accept).await.unwrap();
+        assert_eq!(response.status(), 200, "{accept}");
+        let headers = response.headers();
+        assert_eq!(
+            headers.get("content-encoding").map(|v| v.to_str().unwrap()),
+            encoding,
+            "{accept}"
+        );
+        assert_eq!(headers["content-type"], "application/wasm");
+        assert_eq!(
+            headers["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(headers["vary"], "Accept-Encoding");
+        sizes.push(response.bytes().await.unwrap().len());
+    }
+    assert!(sizes[0] < sizes[1] && sizes[1] < sizes[2], "{sizes:?}");
+
+    let again = app
+        .client
+        .get(app.at("/admin/users"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"], etag.as_str());
+    assert!(again.bytes().await.unwrap().is_empty());
+
+    let stale = app
+        .client
+        .get(app.at("/assets/frontend_bg-0000000000000000.wasm"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 404);
 }

@@ -182,6 +182,16 @@ impl Browser {
             == serde_json::Value::Bool(true)
     }
 
+    /// Runs a Chrome DevTools Protocol command through chromedriver (e.g. network throttling).
+    pub async fn devtools(&self, cmd: &str, params: serde_json::Value) -> serde_json::Value {
+        self.client
+            .issue_cmd(DevTools {
+                body: serde_json::json!({ "cmd": cmd, "params": params }).to_string(),
+            })
+            .await
+            .unwrap_or_else(|err| panic!("{cmd}: {err}"))
+    }
+
     pub async fn is_enabled(&self, test_id: &str) -> bool {
         self.element(test_id).await.is_enabled().await.unwrap()
     }
@@ -210,5 +220,28 @@ impl Drop for Browser {
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// chromedriver's `POST /session/{id}/goog/cdp/execute`.
+#[derive(Debug)]
+struct DevTools {
+    body: String,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for DevTools {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.body.clone()))
     }
 }
