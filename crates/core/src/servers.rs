@@ -37,6 +37,7 @@ pub fn license_view(row: &ServerRow, now: OffsetDateTime, interval_secs: u64) ->
         last_heartbeat_at,
         last_heartbeat_ip: heartbeat.and_then(|h| h.last_heartbeat_ip.clone()),
         grace_expires_at: grace_expires_at.filter(|_| status == LicenseStatus::Grace),
+        expired_at: grace_expires_at.filter(|_| status == LicenseStatus::Expired),
         connection: license::connection(last_heartbeat_at, now, interval_secs),
     }
 }

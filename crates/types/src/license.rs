@@ -68,6 +68,9 @@ pub struct LicenseView {
     /// Set only while the status is GRACE.
     #[serde(with = "time::serde::rfc3339::option")]
     pub grace_expires_at: Option<OffsetDateTime>,
+    /// Set only while the status is EXPIRED: when its grace window ended.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expired_at: Option<OffsetDateTime>,
     pub connection: Connection,
 }
 

@@ -185,6 +185,7 @@ mod tests {
                 last_heartbeat_at: at,
                 last_heartbeat_ip: None,
                 grace_expires_at: None,
+                expired_at: None,
                 connection: Connection::Never,
             },
         }

@@ -67,11 +67,13 @@ both_backends! {
         assert_eq!((verdict.status, verdict.grace_expires_at), (LicenseStatus::Expired, None));
         let card: LicenseView = app.get(&format!("/api/v1/servers/{server}/license"), &admin).await.json().await.unwrap();
         assert_eq!((card.status, card.grace_expires_at), (LicenseStatus::Expired, None));
+        // When it expired is on the card: the end of its window.
+        assert_eq!(card.expired_at, Some(time::macros::datetime!(2020-01-01 00:00:00 UTC)));
 
         // Reinstate: ACTIVE, window cleared; reinstating an ACTIVE license is a 409.
         let r = app.post(&format!("/api/v1/servers/{server}/license/reinstate"), &admin, json!({})).await;
         let active: LicenseView = r.json().await.unwrap();
-        assert_eq!((active.status, active.grace_expires_at), (LicenseStatus::Active, None));
+        assert_eq!((active.status, active.grace_expires_at, active.expired_at), (LicenseStatus::Active, None, None));
         assert_eq!(app.heartbeat(&new_key).await.json::<HeartbeatResponse>().await.unwrap().status, LicenseStatus::Active);
         let again = app.post(&format!("/api/v1/servers/{server}/license/reinstate"), &admin, json!({})).await;
         assert_eq!(again.status(), 409);
