@@ -172,6 +172,10 @@ pub async fn list_servers(query: String) -> Result<ServerPage, ApiError> {
     get(&format!("/api/v1/servers?limit=50&{query}")).await
 }
 
+pub async fn get_server(id: i64) -> Result<ServerView, ApiError> {
+    get(&format!("/api/v1/servers/{id}")).await
+}
+
 pub async fn get_user(id: i64) -> Result<UserView, ApiError> {
     get(&format!("/api/v1/users/{id}")).await
 }

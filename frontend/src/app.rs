@@ -16,6 +16,7 @@ use crate::session::{
 #[component]
 pub fn App() -> impl IntoView {
     provide_session();
+    crate::live::provide_live();
     view! {
         <Router>
             <NavBar/>

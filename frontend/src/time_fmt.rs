@@ -9,8 +9,8 @@ pub fn local(at: OffsetDateTime) -> String {
     String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
 }
 
-pub fn ago(at: OffsetDateTime) -> String {
-    let now_ms = js_sys::Date::now();
+/// How long before `now_ms` (milliseconds since the epoch) `at` was.
+pub fn ago(at: OffsetDateTime, now_ms: f64) -> String {
     let then_ms = (at.unix_timestamp_nanos() / 1_000_000) as f64;
     let secs = ((now_ms - then_ms) / 1000.0).max(0.0) as i64;
     match secs {
@@ -21,10 +21,10 @@ pub fn ago(at: OffsetDateTime) -> String {
     }
 }
 
-/// "local time (2 min ago)", or "never".
-pub fn heartbeat(at: Option<OffsetDateTime>) -> String {
+/// "local time (2 min ago)", or "never". Pass the live clock's `now_ms` so that it ticks.
+pub fn heartbeat(at: Option<OffsetDateTime>, now_ms: f64) -> String {
     match at {
-        Some(at) => format!("{} ({})", local(at), ago(at)),
+        Some(at) => format!("{} ({})", local(at), ago(at, now_ms)),
         None => "never".to_owned(),
     }
 }

@@ -44,13 +44,29 @@ impl Pending {
         }
     }
 
-    fn title(self) -> &'static str {
+    /// The question, naming the server and its customer.
+    fn title(self, server: &str, owner: &str) -> String {
         match self {
-            Self::Regenerate => "Regenerate the license key?",
-            Self::Revoke => "Revoke this license?",
-            Self::Reinstate => "Reinstate this license?",
-            Self::Delete => "Delete this server?",
+            Self::Regenerate => format!("Regenerate the key of {server} ({owner})?"),
+            Self::Revoke => format!("Revoke the license of {server} ({owner})?"),
+            Self::Reinstate => format!("Reinstate the license of {server} ({owner})?"),
+            Self::Delete => format!("Delete {server} ({owner})?"),
         }
+    }
+
+    /// The confirm button: what happens, in a word or two.
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Regenerate => "Regenerate key",
+            Self::Revoke => "Revoke license",
+            Self::Reinstate => "Reinstate license",
+            Self::Delete => "Delete server",
+        }
+    }
+
+    /// Whether the action stops a customer's service (styled as dangerous).
+    fn destructive(self) -> bool {
+        self != Self::Reinstate
     }
 
     fn done(self) -> &'static str {
@@ -76,15 +92,34 @@ where
 {
     Action::new_local(move |input: &I| {
         let run = run(input);
-        async move { outcome.set(Some(run.await)) }
+        async move {
+            let result = run.await;
+            let success = result.is_ok();
+            outcome.set(Some(result));
+            // A success is said, then goes; an error stays until the next action.
+            if success {
+                set_timeout(
+                    move || {
+                        if matches!(outcome.get_untracked(), Some(Ok(_))) {
+                            outcome.set(None);
+                        }
+                    },
+                    NOTICE_SHOWN_FOR,
+                );
+            }
+        }
     })
 }
+
+const NOTICE_SHOWN_FOR: std::time::Duration = std::time::Duration::from_secs(6);
 
 #[component]
 pub fn LicenseCard(
     server: ServerView,
     /// The server's grace window: the revoke dialog's default and range.
     settings: SettingsView,
+    /// The customer's username, named in confirmations.
+    owner: String,
     /// Called with the server's name once it has been deleted, so that the list around it
     /// reloads and says so.
     #[prop(into)]
@@ -99,8 +134,13 @@ pub fn LicenseCard(
     let grace_days = RwSignal::new(settings.grace_days_default.to_string());
     let outcome = RwSignal::<Outcome>::new(None);
     let status = Signal::derive(move || license.with(|l| l.status));
-    // Read once when the card opens: the warning near the top and the list at the bottom.
-    let events = LocalResource::new(move || api::server_events(server_id, 20));
+    let live = crate::live::use_live();
+    // The warning near the top and the list at the bottom, kept current.
+    let events = LocalResource::new(move || {
+        live.track();
+        api::server_events(server_id, 20)
+    });
+    let dialog = NodeRef::<leptos::html::Dialog>::new();
 
     let reveal = card_action(outcome, move |_: &()| async move {
         revealed.set(Some(api::reveal(server_id).await?));
@@ -150,6 +190,36 @@ pub fn LicenseCard(
             || rename.pending().get()
             || delete.pending().get()
     };
+
+    // The card follows the server while it is open (heartbeats, another admin's action),
+    // but never under an open confirmation or a running action.
+    Effect::new(move || {
+        if live.refreshes() == 0 || pending.with_untracked(Option::is_some) || busy() {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            if let Ok(fresh) = api::get_server(server_id).await
+                && pending.with_untracked(Option::is_none)
+            {
+                license.set(fresh.license);
+                if renaming.with_untracked(Option::is_none) {
+                    name.set(fresh.name);
+                }
+            }
+        });
+    });
+    // The confirmation is a modal <dialog>: focus moves into it, Escape cancels, and focus
+    // goes back to the button that opened it when it closes.
+    Effect::new(move || {
+        let open = pending.with(Option::is_some);
+        if let Some(element) = dialog.get() {
+            if open && !element.open() {
+                let _ = element.show_modal();
+            } else if !open && element.open() {
+                element.close();
+            }
+        }
+    });
 
     let toggle_reveal = move |_| {
         if revealed.get_untracked().is_some() {
@@ -276,11 +346,19 @@ pub fn LicenseCard(
                     {move || license.with(|l| l.installed_version.clone().unwrap_or_else(|| "—".into()))}
                 </dd>
                 <dt>"Last heartbeat"</dt>
-                <dd data-testid="last-heartbeat">{move || time_fmt::heartbeat(license.with(|l| l.last_heartbeat_at))}</dd>
+                <dd data-testid="last-heartbeat">
+                    {move || time_fmt::heartbeat(license.with(|l| l.last_heartbeat_at), live.now_ms.get())}
+                </dd>
                 <Show when=move || status.get() == LicenseStatus::Grace>
                     <dt>"Grace expires"</dt>
                     <dd data-testid="grace-expires">
                         {move || license.with(|l| l.grace_expires_at.map(time_fmt::local).unwrap_or_default())}
+                    </dd>
+                </Show>
+                <Show when=move || license.with(|l| l.expired_at.is_some())>
+                    <dt>"Expired"</dt>
+                    <dd data-testid="expired-at">
+                        {move || license.with(|l| l.expired_at.map(time_fmt::local).unwrap_or_default())}
                     </dd>
                 </Show>
             </dl>
@@ -304,35 +382,49 @@ pub fn LicenseCard(
                 </button>
             </div>
             <RecentEvents events/>
-            {move || notice().map(|text| view! { <p class="notice" data-testid="card-notice">{text}</p> })}
+            <p class="notice toast" role="status" aria-live="polite" data-testid="card-notice">
+                {move || notice().unwrap_or_default()}
+            </p>
             <ActionError error=failed testid="card-error"/>
-            <Show when=move || pending.with(Option::is_some)>
-                <div class="dialog" role="dialog" data-testid="confirm-dialog">
-                    <h4>{move || pending.get().map(Pending::title).unwrap_or_default()}</h4>
-                    <p>{move || pending.get().map(Pending::explanation).unwrap_or_default()}</p>
-                    <Show when=move || pending.get() == Some(Pending::Revoke)>
-                        <label>
-                            "Grace days "
-                            <input
-                                data-testid="grace-days"
-                                type="number"
-                                min=min_days
-                                max=max_days
-                                prop:value=move || grace_days.get()
-                                on:input=move |ev| grace_days.set(event_target_value(&ev))
-                            />
-                        </label>
-                    </Show>
-                    <div class="actions">
-                        <button data-testid="confirm-action" disabled=busy on:click=confirm>
-                            "Confirm"
-                        </button>
-                        <button data-testid="cancel-action" on:click=move |_| pending.set(None)>
-                            "Cancel"
-                        </button>
-                    </div>
+            <dialog
+                class="dialog"
+                node_ref=dialog
+                data-testid="confirm-dialog"
+                aria-labelledby=format!("confirm-title-{server_id}")
+                aria-describedby=format!("confirm-text-{server_id}")
+                on:close=move |_| pending.set(None)
+            >
+                <h4 id=format!("confirm-title-{server_id}")>
+                    {move || pending.get().map(|p| p.title(&name.get(), &owner)).unwrap_or_default()}
+                </h4>
+                <p id=format!("confirm-text-{server_id}")>{move || pending.get().map(Pending::explanation).unwrap_or_default()}</p>
+                <Show when=move || pending.get() == Some(Pending::Revoke)>
+                    <label>
+                        "Grace days "
+                        <input
+                            data-testid="grace-days"
+                            type="number"
+                            min=min_days
+                            max=max_days
+                            prop:value=move || grace_days.get()
+                            on:input=move |ev| grace_days.set(event_target_value(&ev))
+                        />
+                    </label>
+                </Show>
+                <div class="actions">
+                    <button
+                        data-testid="confirm-action"
+                        class:danger=move || pending.get().is_some_and(Pending::destructive)
+                        disabled=busy
+                        on:click=confirm
+                    >
+                        {move || pending.get().map(Pending::verb).unwrap_or("Confirm")}
+                    </button>
+                    <button class="secondary" data-testid="cancel-action" on:click=move |_| pending.set(None)>
+                        "Cancel"
+                    </button>
                 </div>
-            </Show>
+            </dialog>
         </section>
     }
 }

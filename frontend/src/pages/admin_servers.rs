@@ -44,7 +44,11 @@ fn query_of(params: &ParamsMap, except: &str) -> String {
 pub fn AdminServersPage() -> impl IntoView {
     let query = use_query_map();
     let navigate = use_navigate();
-    let servers = LocalResource::new(move || api::list_servers(query.with(|q| query_of(q, ""))));
+    let live = crate::live::use_live();
+    let servers = LocalResource::new(move || {
+        live.track();
+        api::list_servers(query.with(|q| query_of(q, "")))
+    });
     let current = move |key: &'static str| query.with(|q| q.get(key).unwrap_or_default());
     // A new filter starts again from the first page.
     let set = move |key: &'static str, value: String| {
@@ -187,6 +191,8 @@ fn connection_text(connection: Connection) -> &'static str {
 #[component]
 fn ServerRow(server: ServerListItem) -> impl IntoView {
     let status = server.license.status;
+    let live = crate::live::use_live();
+    let at = server.license.last_heartbeat_at;
     view! {
         <tr data-testid="server-row">
             <td>
@@ -198,7 +204,7 @@ fn ServerRow(server: ServerListItem) -> impl IntoView {
             </td>
             <td data-testid="server-connection">{connection_text(server.license.connection)}</td>
             <td>{server.license.installed_version.unwrap_or_else(|| "—".into())}</td>
-            <td>{time_fmt::heartbeat(server.license.last_heartbeat_at)}</td>
+            <td>{move || time_fmt::heartbeat(at, live.now_ms.get())}</td>
         </tr>
     }
 }

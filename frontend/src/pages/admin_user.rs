@@ -101,14 +101,15 @@ fn UserEditor(user: UserView) -> impl IntoView {
             <ActionError error=failed testid="account-error"/>
         </form>
         <Show when=move || is_customer>
-            <Servers owner=id/>
+            <Servers owner=id owner_name=user.username.clone()/>
         </Show>
     }
 }
 
 /// A customer's servers, each as a License card, and the form that adds one.
 #[component]
-fn Servers(owner: i64) -> impl IntoView {
+fn Servers(owner: i64, owner_name: String) -> impl IntoView {
+    let owner_name = StoredValue::new(owner_name);
     let name = RwSignal::new(String::new());
     let add = Action::new_local(move |typed: &String| {
         let typed = typed.clone();
@@ -160,6 +161,7 @@ fn Servers(owner: i64) -> impl IntoView {
                                 <LicenseCard
                                     server
                                     settings=settings.clone()
+                                    owner=owner_name.get_value()
                                     on_deleted=move |name: String| deleted.set(Some(name))
                                 />
                             }

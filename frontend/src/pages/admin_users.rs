@@ -10,7 +10,11 @@ use crate::time_fmt;
 pub fn AdminUsersPage() -> impl IntoView {
     let search = RwSignal::new(String::new());
     let cursor = RwSignal::new(None::<String>);
-    let users = LocalResource::new(move || api::list_users(search.get(), cursor.get()));
+    let live = crate::live::use_live();
+    let users = LocalResource::new(move || {
+        live.track();
+        api::list_users(search.get(), cursor.get())
+    });
 
     view! {
         <h1>"Users"</h1>
@@ -63,9 +67,11 @@ pub fn AdminUsersPage() -> impl IntoView {
 
 #[component]
 fn UserRow(user: UserView) -> impl IntoView {
-    let last_heartbeat = match user.role {
+    let live = crate::live::use_live();
+    let (role, at) = (user.role, user.last_heartbeat_at);
+    let last_heartbeat = move || match role {
         Role::Admin => String::new(),
-        Role::Customer => time_fmt::heartbeat(user.last_heartbeat_at),
+        Role::Customer => time_fmt::heartbeat(at, live.now_ms.get()),
     };
     view! {
         <tr data-testid="user-row">

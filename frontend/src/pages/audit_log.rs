@@ -12,7 +12,8 @@ pub fn AuditLogPage() -> impl IntoView {
     let from = RwSignal::new(String::new());
     let to = RwSignal::new(String::new());
     let cursor = RwSignal::new(None::<String>);
-    // The query string for the current filters (dates from <input type=date> as UTC days).
+    // The query string for the current filters. Dates are the viewer's days, as the table
+    // shows times in local time: From is local midnight, To the end of that local day.
     let filter = Memo::new(move |_| {
         let mut q = String::new();
         let mut add = |name: &str, value: String| {
@@ -26,25 +27,15 @@ pub fn AuditLogPage() -> impl IntoView {
         add("action", action.get());
         add("target", target.get());
         add("userId", user.get());
-        add(
-            "from",
-            from.get()
-                .trim()
-                .is_empty()
-                .then(String::new)
-                .unwrap_or_else(|| format!("{}T00:00:00Z", from.get())),
-        );
-        add(
-            "to",
-            to.get()
-                .trim()
-                .is_empty()
-                .then(String::new)
-                .unwrap_or_else(|| format!("{}T23:59:59Z", to.get())),
-        );
+        add("from", local_day_bound(&from.get(), false));
+        add("to", local_day_bound(&to.get(), true));
         q
     });
-    let page = LocalResource::new(move || api::audit_log(filter.get(), cursor.get()));
+    let live = crate::live::use_live();
+    let page = LocalResource::new(move || {
+        live.track();
+        api::audit_log(filter.get(), cursor.get())
+    });
     let input = move |signal: RwSignal<String>,
                       testid: &'static str,
                       placeholder: &'static str,
@@ -70,8 +61,9 @@ pub fn AuditLogPage() -> impl IntoView {
             {input(user, "filter-user", "user id", "text")}
             {input(from, "filter-from", "from", "date")}
             {input(to, "filter-to", "to", "date")}
-            <a data-testid="export-csv" href=move || format!("/api/v1/audit-log?format=csv{}", filter.get())>"Export CSV"</a>
-            <a data-testid="export-jsonl" href=move || format!("/api/v1/audit-log?format=jsonl{}", filter.get())>"Export JSON lines"</a>
+            // `download`: the browser saves the file; the app's router leaves the link alone.
+            <a data-testid="export-csv" download="audit-log.csv" href=move || format!("/api/v1/audit-log?format=csv{}", filter.get())>"Export CSV"</a>
+            <a data-testid="export-jsonl" download="audit-log.jsonl" href=move || format!("/api/v1/audit-log?format=jsonl{}", filter.get())>"Export JSON lines"</a>
         </div>
         <Loaded>
             {move || Suspend::new(async move {
@@ -118,4 +110,29 @@ fn AuditRow(entry: AuditEntry) -> impl IntoView {
             <td>{entry.ip.unwrap_or_default()}</td>
         </tr>
     }
+}
+
+/// `2026-12-03` (an `<input type=date>` value) as the UTC instant its local day starts, or
+/// with `end`, its last millisecond; empty when the input is empty or not a date.
+fn local_day_bound(day: &str, end: bool) -> String {
+    let mut parts = day.trim().split('-').map(|p| p.parse::<u32>().ok());
+    let (Some(Some(year)), Some(Some(month)), Some(Some(date))) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return String::new();
+    };
+    let (hours, minutes, seconds, millis) = if end { (23, 59, 59, 999) } else { (0, 0, 0, 0) };
+    let local = js_sys::Date::new_with_year_month_day_hr_min_sec_milli(
+        year,
+        month as i32 - 1,
+        date as i32,
+        hours,
+        minutes,
+        seconds,
+        millis,
+    );
+    if local.get_time().is_nan() {
+        return String::new();
+    }
+    String::from(local.to_iso_string())
 }

@@ -9,7 +9,12 @@ use crate::time_fmt;
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    let servers = LocalResource::new(api::my_servers);
+    let live = crate::live::use_live();
+    // Refreshed on its own: a revoke shows here within 30 s, or when the tab comes back.
+    let servers = LocalResource::new(move || {
+        live.track();
+        api::my_servers()
+    });
     view! {
         <h1>"Your servers"</h1>
         <Loaded>
@@ -60,11 +65,18 @@ fn download(text: &str) -> Result<(), ApiError> {
 fn MyServerCard(server: MyServer) -> impl IntoView {
     let id = server.id;
     let status = server.license.status;
+    let live = crate::live::use_live();
     let grace_expires = server
         .license
         .grace_expires_at
         .map(time_fmt::local)
         .unwrap_or_default();
+    let expired_on = server
+        .license
+        .expired_at
+        .map(|at| format!(" on {}", time_fmt::local(at)))
+        .unwrap_or_default();
+    let last_heartbeat_at = server.license.last_heartbeat_at;
     let install =
         Action::new_local(move |_: &()| async move { download(&api::install_config(id).await?) });
     let failed = Signal::derive(move || install.value().get().and_then(Result::err));
@@ -83,14 +95,14 @@ fn MyServerCard(server: MyServer) -> impl IntoView {
                 .then(|| {
                     view! {
                         <p class="banner banner-expired" data-testid="expired-notice">
-                            "License expired: the proxy has stopped. Contact your vendor to reinstate it."
+                            {format!("License expired{expired_on}: the proxy has stopped. Contact your vendor to reinstate it.")}
                         </p>
                     }
                 })}
             <p>
                 <StatusBadge status=Signal::derive(move || status)/>
                 " Last heartbeat: "
-                {time_fmt::heartbeat(server.license.last_heartbeat_at)}
+                <span data-testid="last-heartbeat">{move || time_fmt::heartbeat(last_heartbeat_at, live.now_ms.get())}</span>
             </p>
             <button
                 data-testid="install-button"

@@ -11,7 +11,11 @@ use crate::time_fmt;
 
 #[component]
 pub fn FleetPage() -> impl IntoView {
-    let fleet = LocalResource::new(api::fleet);
+    let live = crate::live::use_live();
+    let fleet = LocalResource::new(move || {
+        live.track();
+        api::fleet()
+    });
     view! {
         <h1>"Fleet"</h1>
         <Loaded>
@@ -158,7 +162,11 @@ fn VersionChart(versions: Vec<VersionCount>) -> impl IntoView {
 #[component]
 fn OnlineChart() -> impl IntoView {
     let hours = RwSignal::new(24_i64);
-    let history = LocalResource::new(move || api::fleet_history(hours.get()));
+    let live = crate::live::use_live();
+    let history = LocalResource::new(move || {
+        live.track();
+        api::fleet_history(hours.get())
+    });
     let choice = move |value: i64, text: &'static str| {
         view! {
             <button

@@ -217,6 +217,16 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         .unwrap();
     assert_eq!(heartbeat.status(), 401);
 
+    // The confirmation is a modal dialog named by its question, which names the server and
+    // its customer; Escape cancels it and gives focus back to the button that opened it.
+    browser.click("revoke-license").await;
+    let (open, name) = browser.dialog().await;
+    assert!(open, "the confirmation did not open as a dialog");
+    assert_eq!(name, "Revoke the license of acme-prod (acme)?");
+    browser.press_escape().await;
+    let (open, _) = browser.dialog().await;
+    assert!(!open, "Escape left the confirmation open");
+    assert_eq!(browser.focused().await, "revoke-license");
     // Revoke with 3 grace days.
     browser.click("revoke-license").await;
     browser.type_into("grace-days", "3").await;
@@ -247,6 +257,29 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         .await
         .unwrap();
     assert_eq!(beat.status(), 200);
+    // The dashboard follows what an admin does, without a reload: here when the tab comes
+    // back into focus (and every 30 s).
+    let change = |verb: &'static str, body: serde_json::Value| {
+        api.post(url(&format!(
+            "/api/v1/servers/{}/license/{verb}",
+            created.id
+        )))
+        .bearer_auth(&admin.token)
+        .json(&body)
+        .send()
+    };
+    assert_eq!(change("reinstate", json!({})).await.unwrap().status(), 200);
+    browser.refocus().await;
+    browser.wait_text("status-badge", |t| t == "ACTIVE").await;
+    assert_eq!(
+        change("revoke", json!({ "graceDays": 3 }))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    browser.refocus().await;
+    browser.text_of("grace-banner").await;
 
     // Reinstate, then find the three actions in the audit log.
     sign_out(&browser).await;
@@ -285,6 +318,35 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         );
     }
     browser.screenshot("audit-log").await;
+    // Dates are the viewer's days: far east or far west of UTC, so that the local day is not
+    // the UTC day, From = To = today still finds what was just done.
+    let utc_hour = time::OffsetDateTime::now_utc().hour();
+    let zone = if utc_hour >= 10 {
+        "Pacific/Kiritimati"
+    } else {
+        "Etc/GMT+12"
+    };
+    browser
+        .devtools(
+            "Emulation.setTimezoneOverride",
+            json!({ "timezoneId": zone }),
+        )
+        .await;
+    let today = browser
+        .client
+        .execute("return new Date().toLocaleDateString('en-CA');", vec![])
+        .await
+        .unwrap();
+    let today = today.as_str().unwrap();
+    browser.set_value("filter-from", today).await;
+    browser.set_value("filter-to", today).await;
+    browser
+        .wait_text("audit-table", |t| t.contains("server.license.reinstate"))
+        .await;
+    // The export is the file itself, not a page of the app.
+    browser.click("export-csv").await;
+    let csv = browser.downloaded("audit-log.csv").await;
+    assert!(csv.contains("server.license.reinstate"), "{csv}");
 
     // Every server across customers, its filters in the address: Back brings the list back.
     let staging = create_server("acme-staging").await;
@@ -424,6 +486,15 @@ async fn an_ended_session_returns_to_login_with_a_message() {
         .await
         .unwrap();
     browser.text_of("login-submit").await;
+    // A refusal says what was wrong.
+    browser.type_into("login-username", "admin").await;
+    browser
+        .type_into("login-password", "not-the-password")
+        .await;
+    browser.click("login-submit").await;
+    browser
+        .wait_text("login-error", |t| t == "wrong username or password")
+        .await;
     sign_in(&browser, &server.url, "admin", &password).await;
     // End every session behind the browser's back: a password change does that.
     let api = reqwest::Client::new();

@@ -192,6 +192,62 @@ impl Browser {
             .unwrap_or_else(|err| panic!("{cmd}: {err}"))
     }
 
+    /// The confirmation `<dialog>`: whether it is open, and its accessible name (the text
+    /// of what `aria-labelledby` names).
+    pub async fn dialog(&self) -> (bool, String) {
+        let found = self
+            .client
+            .execute(
+                "const d = document.querySelector('[data-testid=confirm-dialog]'); \
+                 const label = d && document.getElementById(d.getAttribute('aria-labelledby')); \
+                 return [!!(d && d.open), label ? label.textContent.trim() : ''];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        serde_json::from_value(found).unwrap()
+    }
+
+    pub async fn press_escape(&self) {
+        let focused = self.client.active_element().await.unwrap();
+        let escape = char::from(fantoccini::key::Key::Escape).to_string();
+        focused.send_keys(&escape).await.unwrap();
+    }
+
+    /// The `data-testid` of the focused element ("" if it has none).
+    pub async fn focused(&self) -> String {
+        let id = self
+            .client
+            .execute(
+                "return (document.activeElement && document.activeElement.dataset.testid) || '';",
+                vec![],
+            )
+            .await
+            .unwrap();
+        id.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// What the tab sees when a person comes back to it.
+    pub async fn refocus(&self) {
+        self.client
+            .execute("window.dispatchEvent(new Event('focus'));", vec![])
+            .await
+            .unwrap();
+    }
+
+    /// Sets an input's value as a picker would, with its change event.
+    pub async fn set_value(&self, test_id: &str, value: &str) {
+        self.element(test_id).await;
+        self.client
+            .execute(
+                "const e = document.querySelector(`[data-testid='${arguments[0]}']`); \
+                 e.value = arguments[1]; e.dispatchEvent(new Event('change', { bubbles: true }));",
+                vec![test_id.into(), value.into()],
+            )
+            .await
+            .unwrap();
+    }
+
     pub async fn is_enabled(&self, test_id: &str) -> bool {
         self.element(test_id).await.is_enabled().await.unwrap()
     }
