@@ -36,10 +36,39 @@ fn UserEditor(user: UserView) -> impl IntoView {
     let role = RwSignal::new(user.role);
     let disabled = RwSignal::new(user.disabled);
 
-    let save =
-        Action::new_local(move |changes: &UpdateUserRequest| api::update_user(id, changes.clone()));
-    let saved = move || matches!(save.value().get(), Some(Ok(_)));
+    // What the server holds: the heading, and what "unsaved" is measured against.
+    let stored = RwSignal::new(user.clone());
+    let save = Action::new_local(move |changes: &UpdateUserRequest| {
+        let changes = changes.clone();
+        async move {
+            let saved = api::update_user(id, changes).await?;
+            stored.set(saved.clone());
+            Ok::<_, ApiError>(saved)
+        }
+    });
+    let dirty = Memo::new(move |_| {
+        stored.with(|s| {
+            username.with(|u| *u != s.username)
+                || email.with(|e| *e != s.email)
+                || role.get() != s.role
+                || disabled.get() != s.disabled
+        })
+    });
+    let saved = move || matches!(save.value().get(), Some(Ok(_))) && !dirty.get();
     let failed = Signal::derive(move || save.value().get().and_then(Result::err));
+    // Leaving the page (reload, close, another site) with unsaved changes asks first.
+    let guard = window_event_listener(leptos::ev::beforeunload, move |ev| {
+        if dirty.get_untracked() {
+            ev.prevent_default();
+        }
+    });
+    on_cleanup(move || guard.remove());
+    // An admin about to take away their own access is told before they save.
+    let session = crate::session::use_session();
+    let losing_own_access = move || {
+        session.user().is_some_and(|me| me.id == id)
+            && (role.get() != Role::Admin || disabled.get())
+    };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         save.dispatch(UpdateUserRequest {
@@ -53,7 +82,7 @@ fn UserEditor(user: UserView) -> impl IntoView {
     };
 
     view! {
-        <h1>{format!("Edit user {}", user.username)}</h1>
+        <h1 data-testid="user-heading">{move || format!("Edit user {}", stored.with(|s| s.username.clone()))}</h1>
         <form class="card" on:submit=submit data-testid="account-form">
             <label>
                 "Username"
@@ -92,9 +121,22 @@ fn UserEditor(user: UserView) -> impl IntoView {
                 />
                 "Disabled"
             </label>
-            <button type="submit" data-testid="account-save" disabled=move || save.pending().get()>
-                "Save"
+            <Show when=losing_own_access>
+                <p class="warning" role="alert" data-testid="self-demote-warning">
+                    "This is your own account: once saved, you lose admin access and are signed out of the admin pages. Another admin will have to give it back."
+                </p>
+            </Show>
+            <button
+                type="submit"
+                data-testid="account-save"
+                class:danger=losing_own_access
+                disabled=move || save.pending().get() || !dirty.get()
+            >
+                {move || if losing_own_access() { "Save and give up admin access" } else { "Save" }}
             </button>
+            <Show when=move || dirty.get()>
+                <span class="hint" data-testid="account-unsaved">"Unsaved changes"</span>
+            </Show>
             <Show when=saved>
                 <span class="notice" data-testid="account-saved">"Saved"</span>
             </Show>

@@ -472,6 +472,49 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         "the fleet page overflows at 390 px"
     );
     browser.screenshot("fleet-390px").await;
+    browser.client.set_window_size(1280, 900).await.unwrap();
+
+    // The account form: it says what is unsaved, and a rename reaches the heading.
+    browser
+        .client
+        .goto(&url(&format!("/admin/users/{}", customer.id)))
+        .await
+        .unwrap();
+    browser
+        .wait_text("user-heading", |t| t == "Edit user acme")
+        .await;
+    assert!(
+        !browser.is_enabled("account-save").await,
+        "nothing to save yet"
+    );
+    browser.type_into("account-username", "acme-corp").await;
+    browser.text_of("account-unsaved").await;
+    browser.click("account-save").await;
+    browser
+        .wait_text("user-heading", |t| t == "Edit user acme-corp")
+        .await;
+    browser.text_of("account-saved").await;
+    browser
+        .type_into("account-email", "billing@acme.example")
+        .await;
+    browser.text_of("account-unsaved").await;
+    assert!(
+        browser.absent("account-saved").await,
+        "'Saved' stayed after a further edit"
+    );
+    // An admin about to demote themselves is told before saving.
+    browser
+        .client
+        .goto(&url(&format!("/admin/users/{}", admin.user.id)))
+        .await
+        .unwrap();
+    browser.select("account-role", "customer").await;
+    let warning = browser.text_of("self-demote-warning").await;
+    assert!(warning.contains("lose admin access"), "{warning}");
+    assert_eq!(
+        browser.text_of("account-save").await,
+        "Save and give up admin access"
+    );
     browser.close().await;
 }
 

@@ -248,6 +248,16 @@ impl Browser {
             .unwrap();
     }
 
+    /// Whether no element with this `data-testid` is on the page now.
+    pub async fn absent(&self, test_id: &str) -> bool {
+        let selector = format!("[data-testid='{test_id}']");
+        self.client
+            .find_all(Locator::Css(&selector))
+            .await
+            .unwrap()
+            .is_empty()
+    }
+
     pub async fn is_enabled(&self, test_id: &str) -> bool {
         self.element(test_id).await.is_enabled().await.unwrap()
     }
