@@ -140,13 +140,20 @@ pub async fn settings() -> Result<SettingsView, ApiError> {
     get("/api/v1/settings").await
 }
 
-pub async fn list_users(query: String, cursor: Option<String>) -> Result<UserList, ApiError> {
+pub async fn list_users(
+    query: String,
+    cursor: Option<String>,
+    limit: u32,
+) -> Result<UserList, ApiError> {
     let mut url = format!(
-        "/api/v1/users?limit=20&q={}",
+        "/api/v1/users?limit={limit}&q={}",
         js_sys::encode_uri_component(&query)
     );
     if let Some(cursor) = cursor {
-        url.push_str(&format!("&cursor={cursor}"));
+        url.push_str(&format!(
+            "&cursor={}",
+            js_sys::encode_uri_component(&cursor)
+        ));
     }
     get(&url).await
 }

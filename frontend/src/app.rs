@@ -142,3 +142,8 @@ fn VersionFooter() -> impl IntoView {
         </footer>
     }
 }
+
+/// Names the browser tab after the page: "Fleet · pulsekey".
+pub fn page_title(page: &str) {
+    document().set_title(&format!("{page} · pulsekey"));
+}

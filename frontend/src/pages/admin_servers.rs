@@ -42,6 +42,7 @@ fn query_of(params: &ParamsMap, except: &str) -> String {
 
 #[component]
 pub fn AdminServersPage() -> impl IntoView {
+    crate::app::page_title("Servers");
     let query = use_query_map();
     let navigate = use_navigate();
     let live = crate::live::use_live();

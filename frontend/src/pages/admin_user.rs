@@ -8,6 +8,7 @@ use crate::components::license_card::LicenseCard;
 
 #[component]
 pub fn AdminUserPage() -> impl IntoView {
+    crate::app::page_title("User");
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id").and_then(|id| id.parse::<i64>().ok()));
     let user = LocalResource::new(move || {

@@ -1,40 +1,131 @@
+//! `/admin/users`: search and page through accounts. The search, the page size and the page
+//! live in the address, so opening a user and coming Back lands on the same page.
+
+use std::time::Duration;
+
 use leptos::prelude::*;
+use leptos_router::NavigateOptions;
 use leptos_router::components::A;
+use leptos_router::hooks::{use_navigate, use_query_map};
 use pulsekey_types::{Role, UserView};
 
 use crate::api;
 use crate::components::error_view::Loaded;
 use crate::time_fmt;
 
+/// How long typing must pause before the list is asked again.
+const TYPING_PAUSE: Duration = Duration::from_millis(300);
+const PAGE_SIZES: [&str; 3] = ["20", "50", "100"];
+
 #[component]
 pub fn AdminUsersPage() -> impl IntoView {
-    let search = RwSignal::new(String::new());
-    let cursor = RwSignal::new(None::<String>);
+    crate::app::page_title("Users");
+    let query = use_query_map();
+    let param = move |key: &str| query.with(|q| q.get(key).unwrap_or_default());
     let live = crate::live::use_live();
     let users = LocalResource::new(move || {
         live.track();
-        api::list_users(search.get(), cursor.get())
+        let limit = param("limit").parse().unwrap_or(20);
+        let cursor = Some(param("cursor")).filter(|c| !c.is_empty());
+        api::list_users(param("q"), cursor, limit)
     });
+    let navigate = use_navigate();
+    // Moves to the list with one parameter changed (and the page reset unless it is the
+    // page that changed). Typing replaces the history entry rather than adding one per key.
+    let go = move |key: &'static str, value: String, replace: bool| {
+        let mut params = query.get_untracked();
+        if key != "cursor" {
+            params.remove("cursor");
+        }
+        if value.is_empty() {
+            params.remove(key);
+        } else {
+            params.replace(key, value);
+        }
+        let search: Vec<String> = ["q", "limit", "cursor"]
+            .iter()
+            .filter_map(|k| {
+                params
+                    .get(k)
+                    .map(|v| format!("{k}={}", String::from(js_sys::encode_uri_component(&v))))
+            })
+            .collect();
+        navigate(
+            &format!("/admin/users?{}", search.join("&")),
+            NavigateOptions {
+                replace,
+                ..Default::default()
+            },
+        );
+    };
+    let typed = RwSignal::new(param("q"));
+    let typing = StoredValue::new(0u32);
+    let on_type = {
+        let go = go.clone();
+        move |ev| {
+            typed.set(event_target_value(&ev));
+            typing.update_value(|n| *n += 1);
+            let this = typing.get_value();
+            let go = go.clone();
+            set_timeout(
+                move || {
+                    if typing.get_value() == this {
+                        go("q", typed.get_untracked().trim().to_owned(), true);
+                    }
+                },
+                TYPING_PAUSE,
+            );
+        }
+    };
+    let size = {
+        let go = go.clone();
+        move |ev| go("limit", event_target_value(&ev), false)
+    };
 
     view! {
         <h1>"Users"</h1>
-        <input
-            data-testid="user-search"
-            placeholder="Search by name or email"
-            prop:value=move || search.get()
-            on:input=move |ev| {
-                cursor.set(None);
-                search.set(event_target_value(&ev));
-            }
-        />
+        <div class="filters">
+            <label>
+                "Search"
+                <input
+                    data-testid="user-search"
+                    type="search"
+                    placeholder="name or email"
+                    prop:value=move || typed.get()
+                    on:input=on_type
+                />
+            </label>
+            <label>
+                "Per page"
+                <select data-testid="page-size" prop:value=move || param("limit") on:change=size>
+                    {PAGE_SIZES
+                        .iter()
+                        .map(|n| view! { <option value=*n selected=move || param("limit").as_str() == *n>{*n}</option> })
+                        .collect_view()}
+                </select>
+            </label>
+        </div>
         <Loaded>
-            {move || Suspend::new(async move {
+            {move || {
+                let go = go.clone();
+                Suspend::new(async move {
                 users
                     .await
                     .map(|page| {
                         let next = page.next_cursor.clone();
+                        let on_first = param("cursor").is_empty();
+                        if page.items.is_empty() {
+                            let q = param("q");
+                            let text = if q.is_empty() {
+                                "No users yet.".to_owned()
+                            } else {
+                                format!("No user's name or email contains “{q}”.")
+                            };
+                            return view! { <p class="empty" data-testid="no-users">{text}</p> }.into_any();
+                        }
+                        let (first, later) = (go.clone(), go.clone());
                         view! {
-                            <table class="list">
+                            <table class="list fixed" data-testid="user-table">
                                 <thead>
                                     <tr>
                                         <th>"Username"</th>
@@ -49,18 +140,26 @@ pub fn AdminUsersPage() -> impl IntoView {
                                 </tbody>
                             </table>
                             <div class="actions">
-                                <button on:click=move |_| cursor.set(None)>"First page"</button>
+                                <button
+                                    data-testid="first-page"
+                                    disabled=on_first
+                                    on:click=move |_| first("cursor", String::new(), false)
+                                >
+                                    "First page"
+                                </button>
                                 <button
                                     data-testid="next-page"
                                     disabled=next.is_none()
-                                    on:click=move |_| cursor.set(next.clone())
+                                    on:click=move |_| later("cursor", next.clone().unwrap_or_default(), false)
                                 >
                                     "Next page"
                                 </button>
                             </div>
                         }
+                            .into_any()
                     })
-            })}
+                })
+            }}
         </Loaded>
     }
 }
@@ -80,7 +179,13 @@ fn UserRow(user: UserView) -> impl IntoView {
             </td>
             <td>{user.email}</td>
             <td>{user.role.as_str()}</td>
-            <td>{if user.disabled { "disabled" } else { "enabled" }}</td>
+            <td>
+                {if user.disabled {
+                    view! { <span class="badge badge-expired">"disabled"</span> }.into_any()
+                } else {
+                    view! { <span class="badge badge-active">"enabled"</span> }.into_any()
+                }}
+            </td>
             <td>{last_heartbeat}</td>
         </tr>
     }

@@ -6,9 +6,35 @@ use crate::components::error_view::Loaded;
 
 #[component]
 pub fn AuditLogPage() -> impl IntoView {
+    crate::app::page_title("Audit log");
     let action = RwSignal::new(String::new());
     let target = RwSignal::new(String::new());
     let user = RwSignal::new(String::new());
+    // The user filter takes a username (or an id); the API takes the id.
+    let user_id = RwSignal::new(String::new());
+    let user_problem = RwSignal::new(None::<String>);
+    Effect::new(move || {
+        let typed = user.get().trim().to_owned();
+        user_problem.set(None);
+        if typed.is_empty() || typed.parse::<i64>().is_ok() {
+            user_id.set(typed);
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            let found = api::list_users(typed.clone(), None, 100).await;
+            let exact = found.as_ref().ok().and_then(|page| {
+                page.items
+                    .iter()
+                    .find(|u| u.username.eq_ignore_ascii_case(&typed))
+                    .map(|u| u.id.to_string())
+            });
+            match (exact, found) {
+                (Some(id), _) => user_id.set(id),
+                (None, Err(err)) => user_problem.set(Some(err.message)),
+                (None, Ok(_)) => user_problem.set(Some(format!("No user is named “{typed}”."))),
+            }
+        });
+    });
     let from = RwSignal::new(String::new());
     let to = RwSignal::new(String::new());
     let cursor = RwSignal::new(None::<String>);
@@ -26,7 +52,7 @@ pub fn AuditLogPage() -> impl IntoView {
         };
         add("action", action.get());
         add("target", target.get());
-        add("userId", user.get());
+        add("userId", user_id.get());
         add("from", local_day_bound(&from.get(), false));
         add("to", local_day_bound(&to.get(), true));
         q
@@ -56,22 +82,38 @@ pub fn AuditLogPage() -> impl IntoView {
     view! {
         <h1>"Audit log"</h1>
         <div class="filters">
-            {input(action, "filter-action", "action, e.g. server.license.revoke", "text")}
-            {input(target, "filter-target", "server id", "text")}
-            {input(user, "filter-user", "user id", "text")}
-            {input(from, "filter-from", "from", "date")}
-            {input(to, "filter-to", "to", "date")}
+            <label>
+                "Action"
+                <select
+                    data-testid="filter-action"
+                    on:change=move |ev| {
+                        cursor.set(None);
+                        action.set(event_target_value(&ev));
+                    }
+                >
+                    <option value="">"Any"</option>
+                    {ACTIONS
+                        .iter()
+                        .map(|(value, text)| view! { <option value=*value>{*text}</option> })
+                        .collect_view()}
+                </select>
+            </label>
+            <label>"Server id" {input(target, "filter-target", "e.g. 42", "text")}</label>
+            <label>"By user" {input(user, "filter-user", "username", "text")}</label>
+            <label>"From" {input(from, "filter-from", "from", "date")}</label>
+            <label>"To" {input(to, "filter-to", "to", "date")}</label>
             // `download`: the browser saves the file; the app's router leaves the link alone.
             <a data-testid="export-csv" download="audit-log.csv" href=move || format!("/api/v1/audit-log?format=csv{}", filter.get())>"Export CSV"</a>
             <a data-testid="export-jsonl" download="audit-log.jsonl" href=move || format!("/api/v1/audit-log?format=jsonl{}", filter.get())>"Export JSON lines"</a>
         </div>
+        {move || user_problem.get().map(|text| view! { <p class="error" role="alert" data-testid="filter-user-error">{text}</p> })}
         <Loaded>
             {move || Suspend::new(async move {
                 page.await
                     .map(|page| {
                         let next = page.next_cursor.clone();
                         view! {
-                            <table class="list" data-testid="audit-table">
+                            <table class="list fixed" data-testid="audit-table">
                                 <thead>
                                     <tr><th>"When"</th><th>"Action"</th><th>"Target"</th><th>"By"</th><th>"Details"</th><th>"IP"</th></tr>
                                 </thead>
@@ -80,7 +122,7 @@ pub fn AuditLogPage() -> impl IntoView {
                                 </tbody>
                             </table>
                             <div class="actions">
-                                <button on:click=move |_| cursor.set(None)>"Newest"</button>
+                                <button data-testid="newest-page" disabled=move || cursor.with(Option::is_none) on:click=move |_| cursor.set(None)>"Newest"</button>
                                 <button disabled=next.is_none() on:click=move |_| cursor.set(next.clone())>"Older"</button>
                             </div>
                         }
@@ -106,9 +148,55 @@ fn AuditRow(entry: AuditEntry) -> impl IntoView {
             <td data-testid="audit-action">{entry.action}</td>
             <td>{target}</td>
             <td>{entry.username.unwrap_or_default()}</td>
-            <td><code>{entry.metadata.to_string()}</code></td>
+            <td>{details(&entry.metadata)}</td>
             <td>{entry.ip.unwrap_or_default()}</td>
         </tr>
+    }
+}
+
+/// What the audit log can be filtered by, with the words a person looks for.
+const ACTIONS: [(&str, &str); 16] = [
+    ("auth.login", "Signed in"),
+    ("auth.login.failed", "Failed sign-in"),
+    ("user.create", "User created"),
+    ("user.update", "User changed"),
+    ("user.disable", "User disabled"),
+    ("server.create", "Server added"),
+    ("server.update", "Server renamed"),
+    ("server.delete", "Server deleted"),
+    ("server.license.reveal", "Key revealed"),
+    ("server.license.install", "config.json downloaded"),
+    ("server.license.regenerate", "Key regenerated"),
+    ("server.license.revoke", "License revoked"),
+    ("server.license.reinstate", "License reinstated"),
+    ("token.create", "Token created"),
+    ("token.revoke", "Token revoked"),
+    ("data_key.rotate", "Data key rotated"),
+];
+
+/// An entry's details as labelled fields rather than raw JSON.
+fn details(metadata: &serde_json::Value) -> impl IntoView + use<> {
+    let fields: Vec<(String, String)> = match metadata {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(key, value)| {
+                let text = match value {
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                (key.clone(), text)
+            })
+            .collect(),
+        serde_json::Value::Null => Vec::new(),
+        other => vec![(String::new(), other.to_string())],
+    };
+    view! {
+        <dl class="details">
+            {fields
+                .into_iter()
+                .map(|(key, value)| view! { <dt>{key}</dt> <dd>{value}</dd> })
+                .collect_view()}
+        </dl>
     }
 }
 

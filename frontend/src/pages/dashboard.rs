@@ -9,6 +9,7 @@ use crate::time_fmt;
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
+    crate::app::page_title("Your servers");
     let live = crate::live::use_live();
     // Refreshed on its own: a revoke shows here within 30 s, or when the tab comes back.
     let servers = LocalResource::new(move || {

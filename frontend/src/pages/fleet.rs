@@ -11,6 +11,7 @@ use crate::time_fmt;
 
 #[component]
 pub fn FleetPage() -> impl IntoView {
+    crate::app::page_title("Fleet");
     let live = crate::live::use_live();
     let fleet = LocalResource::new(move || {
         live.track();
@@ -128,7 +129,8 @@ fn VersionChart(versions: Vec<VersionCount>) -> impl IntoView {
     let bars = shown
         .into_iter()
         .map(|v| {
-            let width = (v.count as f64 / max * 100.0).max(1.0);
+            // Whole percents: finer is not visible.
+            let width = ((v.count as f64 / max * 100.0).round() as i64).max(1);
             let label = if v.version.is_empty() {
                 "(none)".to_owned()
             } else {
@@ -143,7 +145,7 @@ fn VersionChart(versions: Vec<VersionCount>) -> impl IntoView {
                     <A href=href attr:class="bar-row" attr:data-testid="version-bar">
                         <span class="bar-label">{label}</span>
                         <span class="bar-track" aria-hidden="true">
-                            <span class="bar" style=format!("width: {width:.1}%")></span>
+                            <span class="bar" style=format!("width: {width}%")></span>
                         </span>
                         <span class="bar-count">{v.count}</span>
                     </A>
@@ -216,11 +218,13 @@ fn LineChart(history: FleetHistory) -> impl IntoView {
     );
     let span = (t1 - t0).max(1.0);
     let top = points.iter().map(|p| p.1).max().unwrap_or(0).max(1) as f64;
-    let x = |t: f64| PAD_LEFT + (t - t0) / span * (WIDTH - PAD_LEFT - 4.0);
-    let y = |v: f64| 6.0 + (1.0 - v / top) * (HEIGHT - PAD_BOTTOM - 6.0);
+    // Whole units of the view box: finer is not visible, and the SVG is shorter.
+    let x = |t: f64| (PAD_LEFT + (t - t0) / span * (WIDTH - PAD_LEFT - 4.0)).round() as i64;
+    let y = |v: f64| (6.0 + (1.0 - v / top) * (HEIGHT - PAD_BOTTOM - 6.0)).round() as i64;
+    let (left, right) = (PAD_LEFT as i64, WIDTH as i64 - 4);
     let path = points
         .iter()
-        .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v as f64)))
+        .map(|(t, v)| format!("{},{}", x(*t), y(*v as f64)))
         .collect::<Vec<_>>()
         .join(" ");
     let (last_at, last) = *points.last().unwrap_or(&(t1, 0));
@@ -235,15 +239,15 @@ fn LineChart(history: FleetHistory) -> impl IntoView {
     view! {
         <svg
             class="chart"
-            viewBox=format!("0 0 {WIDTH} {HEIGHT}")
+            viewBox=format!("0 0 {} {}", WIDTH as i64, HEIGHT as i64)
             role="img"
             aria-label=format!("Online installations. {summary}")
             data-testid="online-chart"
         >
-            <line class="axis" x1=PAD_LEFT y1=y(0.0) x2=WIDTH - 4.0 y2=y(0.0)/>
-            <line class="grid" x1=PAD_LEFT y1=y(top) x2=WIDTH - 4.0 y2=y(top)/>
-            <text class="tick" x=PAD_LEFT - 6.0 y=y(top) + 4.0 text-anchor="end">{top as i64}</text>
-            <text class="tick" x=PAD_LEFT - 6.0 y=y(0.0) + 4.0 text-anchor="end">"0"</text>
+            <line class="axis" x1=left y1=y(0.0) x2=right y2=y(0.0)/>
+            <line class="grid" x1=left y1=y(top) x2=right y2=y(top)/>
+            <text class="tick" x=left - 6 y=y(top) + 4 text-anchor="end">{top as i64}</text>
+            <text class="tick" x=left - 6 y=y(0.0) + 4 text-anchor="end">"0"</text>
             <polyline class="line" points=path/>
             <circle class="dot" cx=x(last_at) cy=y(last as f64) r="3"/>
         </svg>

@@ -7,6 +7,7 @@ use crate::session::{home_of, mark_signed_in, use_session};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
+    crate::app::page_title("Sign in");
     let session = use_session();
     // Whatever ended here, a later 401 must not claim a session this page did not start.
     mark_signed_in(false);

@@ -50,9 +50,9 @@ async fn the_web_app_opens_small_and_reopens_from_cache_with_the_version_from_th
         wasm_sent < wasm_decoded / 2.0,
         "the wasm was not sent compressed"
     );
-    // The goal is 200 KB; Leptos's wasm is 275 KB of it with brotli (docs/performance.md has
+    // The goal is 200 KB; Leptos's wasm is 289 KB of it with brotli (docs/performance.md has
     // what was cut and what is left). This bound keeps it from growing unnoticed.
-    assert!(total <= 300_000.0, "first load {total} B");
+    assert!(total <= 320_000.0, "first load {total} B");
 
     // Again: the hashed assets come from the cache, index.html is a 304.
     browser.client.goto(&server.url).await.unwrap();
@@ -165,9 +165,57 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         browser.client.current_url().await.unwrap().path(),
         "/admin/fleet"
     );
+    // The users list keeps its place: its search, size and page are in the address.
+    for n in 0..21 {
+        let r = api
+            .post(url("/api/v1/users"))
+            .bearer_auth(&admin.token)
+            .json(
+                &json!({ "username": format!("cust-{n:02}"), "email": format!("c{n}@example.com"),
+                           "password": "customer-password-1", "role": "customer" }),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
     browser.client.goto(&url("/admin/users")).await.unwrap();
     browser.text_of("user-row").await;
+    assert_eq!(browser.title().await, "Users · pulsekey");
+    assert_eq!(browser.current_nav().await, "Users");
+    assert!(!browser.is_enabled("first-page").await);
     browser.screenshot("admin-users").await;
+    let page_one = browser.text_of("user-table").await;
+    browser.click("next-page").await;
+    let page_two = browser.wait_text("user-table", |t| *t != page_one).await;
+    assert!(browser.is_enabled("first-page").await);
+    let second_page = browser.client.current_url().await.unwrap();
+    assert!(
+        second_page.query().unwrap_or_default().contains("cursor="),
+        "{second_page}"
+    );
+    browser
+        .client
+        .find(fantoccini::Locator::Css("[data-testid='user-row'] a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.text_of("user-heading").await;
+    browser.client.back().await.unwrap();
+    browser.wait_text("user-table", |t| t == page_two).await;
+    // Search waits for typing to pause, and says when nothing matches.
+    browser.type_into("user-search", "cust-1").await;
+    browser
+        .wait_text("user-table", |t| {
+            t.contains("cust-10") && !t.contains("cust-00")
+        })
+        .await;
+    let searched = browser.client.current_url().await.unwrap();
+    assert_eq!(searched.query(), Some("q=cust-1"));
+    browser.type_into("user-search", "nobody-like-this").await;
+    browser.text_of("no-users").await;
 
     // Reveal, then mask again.
     browser
@@ -318,6 +366,26 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         );
     }
     browser.screenshot("audit-log").await;
+    // Filters a person can use: the action by name, the user by username.
+    browser
+        .select("filter-action", "server.license.reinstate")
+        .await;
+    let reinstated = browser
+        .wait_text("audit-table", |t| !t.contains("server.license.revoke"))
+        .await;
+    assert!(
+        reinstated.contains("server.license.reinstate"),
+        "{reinstated}"
+    );
+    browser.select("filter-action", "").await;
+    browser.type_into("filter-user", "nobody-like-this\n").await;
+    let problem = browser.text_of("filter-user-error").await;
+    assert!(problem.contains("No user is named"), "{problem}");
+    browser.type_into("filter-user", "admin\n").await;
+    browser
+        .wait_text("audit-table", |t| t.contains("server.license.reinstate"))
+        .await;
+    assert!(browser.absent("filter-user-error").await);
     // Dates are the viewer's days: far east or far west of UTC, so that the local day is not
     // the UTC day, From = To = today still finds what was just done.
     let utc_hour = time::OffsetDateTime::now_utc().hour();

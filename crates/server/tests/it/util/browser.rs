@@ -258,6 +258,24 @@ impl Browser {
             .is_empty()
     }
 
+    pub async fn title(&self) -> String {
+        self.client.title().await.unwrap()
+    }
+
+    /// The text of the navigation link marked as the current page.
+    pub async fn current_nav(&self) -> String {
+        let found = self
+            .client
+            .execute(
+                "const a = document.querySelector('.nav a[aria-current=page]'); \
+                 return a ? a.textContent.trim() : '';",
+                vec![],
+            )
+            .await
+            .unwrap();
+        found.as_str().unwrap_or_default().to_owned()
+    }
+
     pub async fn is_enabled(&self, test_id: &str) -> bool {
         self.element(test_id).await.is_enabled().await.unwrap()
     }
