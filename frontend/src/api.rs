@@ -130,6 +130,14 @@ pub async fn logout() -> Result<(), ApiError> {
     }
 }
 
+pub async fn change_password(current: String, new: String) -> Result<(), ApiError> {
+    let body = pulsekey_types::ChangePasswordRequest {
+        current_password: current,
+        new_password: new,
+    };
+    done(exchange(write(Request::post("/api/v1/auth/password")).json(&body)).await?)
+}
+
 pub async fn me() -> Result<UserView, ApiError> {
     get("/api/v1/auth/me").await
 }

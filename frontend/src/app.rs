@@ -6,8 +6,9 @@ use pulsekey_types::Role;
 use crate::api;
 use crate::components::error_view::Loaded;
 use crate::pages::{
-    admin_servers::AdminServersPage, admin_user::AdminUserPage, admin_users::AdminUsersPage,
-    audit_log::AuditLogPage, dashboard::DashboardPage, fleet::FleetPage, login::LoginPage,
+    account::AccountPage, admin_servers::AdminServersPage, admin_user::AdminUserPage,
+    admin_users::AdminUsersPage, audit_log::AuditLogPage, dashboard::DashboardPage,
+    fleet::FleetPage, login::LoginPage,
 };
 use crate::session::{
     home_of, leave_for, login_path_after_401, mark_signed_in, provide_session, use_session,
@@ -29,6 +30,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/users/:id") view=|| view! { <RequireRole role=Role::Admin><AdminUserPage/></RequireRole> }/>
                     <Route path=path!("/admin/servers") view=|| view! { <RequireRole role=Role::Admin><AdminServersPage/></RequireRole> }/>
                     <Route path=path!("/admin/audit-log") view=|| view! { <RequireRole role=Role::Admin><AuditLogPage/></RequireRole> }/>
+                    <Route path=path!("/account") view=|| view! { <RequireSignedIn><AccountPage/></RequireSignedIn> }/>
                     <Route path=path!("/dashboard") view=|| view! { <RequireRole role=Role::Customer><DashboardPage/></RequireRole> }/>
                 </Routes>
             </main>
@@ -50,6 +52,28 @@ fn Home() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// Renders `children` for anyone signed in; sends others to the login page.
+#[component]
+fn RequireSignedIn(children: ChildrenFn) -> impl IntoView {
+    let session = use_session();
+    view! {
+        <Loaded>
+            {move || {
+                let children = children.clone();
+                Suspend::new(async move {
+                    match session.me.await {
+                        Err(err) if err.is_unauthorized() => {
+                            Ok(view! { <Redirect path=login_path_after_401()/> }.into_any())
+                        }
+                        Err(err) => Err(err),
+                        Ok(_) => Ok(children().into_any()),
+                    }
+                })
+            }}
+        </Loaded>
     }
 }
 
@@ -101,9 +125,12 @@ fn NavBar() -> impl IntoView {
                                     <A href="/admin/audit-log">"Audit log"</A>
                                 }
                             });
+                        let home = (user.role == Role::Customer)
+                            .then(|| view! { <A href="/dashboard">"Your servers"</A> });
                         view! {
                             {links}
-                            <span class="who" data-testid="signed-in-as">{user.username}</span>
+                            {home}
+                            <A href="/account" attr:class="who" attr:data-testid="signed-in-as">{user.username}</A>
                             <button
                                 data-testid="logout"
                                 disabled=move || logout.pending().get()

@@ -1,3 +1,4 @@
+pub mod account;
 pub mod admin_servers;
 pub mod admin_user;
 pub mod admin_users;

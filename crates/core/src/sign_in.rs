@@ -137,6 +137,74 @@ pub fn check_filled(username: &str, password: &str) -> Result<(), DomainError> {
     }
 }
 
+/// Counts one wrong password against the account, the address and the pair: the budget that
+/// sign-in and a password change share.
+fn count_failure(
+    tx: &mut Tx<'_>,
+    account: &str,
+    address: &str,
+    now: PrimitiveDateTime,
+) -> Result<(), DomainError> {
+    let opened_after = now - WINDOW;
+    let pair = pair_subject(account, address);
+    for (scope, subject) in [
+        (Scope::Pair, pair.as_str()),
+        (Scope::Address, address),
+        (Scope::Account, account),
+    ] {
+        login_failures::record(tx.conn(), scope, subject, now, opened_after)?;
+    }
+    Ok(())
+}
+
+/// A signed-in user changes their own password, proving the current one. A wrong current
+/// password is counted like a failed sign-in (the caller checks [`gate`] first) and audited;
+/// a change ends every other session of the user (`kept` is the one asking) and is audited.
+pub fn change_own_password(
+    tx: &mut Tx<'_>,
+    user_id: i64,
+    current: &str,
+    new: &str,
+    address: &str,
+    kept: Option<&str>,
+) -> Result<Audited<Result<(), Refusal>>, DomainError> {
+    if current.is_empty() {
+        return Err(DomainError::Validation("enter the current password".into()));
+    }
+    accounts::validate_password(new)?;
+    let user = users::find(tx.conn(), user_id)?;
+    let now = pulsekey_db::now();
+    if !accounts::verify_password(current, &user.password_hash) {
+        count_failure(tx, &account_subject(&user.username), address, now)?;
+        let metadata = json!({ "subjectUserId": user_id, "reason": "wrong current password" });
+        return Ok(tx.audit(
+            "user.password.change.failed",
+            None,
+            metadata,
+            Err(Refusal::WrongCredentials),
+        )?);
+    }
+    users::update(
+        tx.conn(),
+        user_id,
+        &users::UserUpdateForm {
+            password_hash: Some(accounts::hash_password(new)?),
+            updated_at: Some(now),
+            ..Default::default()
+        },
+    )?;
+    match kept {
+        Some(kept) => pulsekey_db::sessions::revoke_others_of_user(tx.conn(), user_id, kept, now)?,
+        None => pulsekey_db::sessions::revoke_all_for_user(tx.conn(), user_id, now)?,
+    }
+    Ok(tx.audit(
+        "user.password.change",
+        None,
+        json!({ "subjectUserId": user_id }),
+        Ok(()),
+    )?)
+}
+
 /// Checks the password; on failure counts it and audits it, on success clears the account's
 /// counters, starts a session and audits that, each in the caller's transaction.
 pub fn attempt(
@@ -157,14 +225,7 @@ pub fn attempt(
     let user = match checked {
         Ok(user) => user,
         Err(refusal) => {
-            let opened_after = now - WINDOW;
-            for (scope, subject) in [
-                (Scope::Pair, pair.as_str()),
-                (Scope::Address, address),
-                (Scope::Account, account.as_str()),
-            ] {
-                login_failures::record(tx.conn(), scope, subject, now, opened_after)?;
-            }
+            count_failure(tx, &account, address, now)?;
             let actor = Actor {
                 ip,
                 ..Actor::default()

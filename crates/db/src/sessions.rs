@@ -51,6 +51,22 @@ pub fn revoke(
     Ok(())
 }
 
+/// Ends every session of a user but `kept` (their own password change ends the others).
+pub fn revoke_others_of_user(
+    conn: &mut DbConnection,
+    user_id: i64,
+    kept: &str,
+    now: PrimitiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(sessions::table)
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::id.ne(kept))
+        .filter(sessions::revoked_at.is_null())
+        .set(sessions::revoked_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Ends every session of a user (disabled, or password changed).
 pub fn revoke_all_for_user(
     conn: &mut DbConnection,

@@ -33,5 +33,6 @@ pub use server::{
 pub use settings::SettingsView;
 pub use token::{CreateTokenRequest, CreatedToken, Scope, TokenList, TokenView};
 pub use user::{
-    CreateUserRequest, LoginRequest, LoginResponse, Role, UpdateUserRequest, UserList, UserView,
+    ChangePasswordRequest, CreateUserRequest, LoginRequest, LoginResponse, Role, UpdateUserRequest,
+    UserList, UserView,
 };

@@ -76,6 +76,25 @@ impl std::fmt::Debug for LoginRequest {
     }
 }
 
+/// `POST /api/v1/auth/password`: the signed-in user's own new password.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(example = json!({"currentPassword": "••••••••", "newPassword": "••••••••••••"})))]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for ChangePasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangePasswordRequest")
+            .field("current_password", &"<redacted>")
+            .field("new_password", &"<redacted>")
+            .finish()
+    }
+}
+
 /// A session: the bearer token for API clients (the web app gets the same token in an
 /// HttpOnly cookie and never reads it).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

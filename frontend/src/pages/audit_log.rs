@@ -155,12 +155,14 @@ fn AuditRow(entry: AuditEntry) -> impl IntoView {
 }
 
 /// What the audit log can be filtered by, with the words a person looks for.
-const ACTIONS: [(&str, &str); 16] = [
+const ACTIONS: [(&str, &str); 18] = [
     ("auth.login", "Signed in"),
     ("auth.login.failed", "Failed sign-in"),
     ("user.create", "User created"),
     ("user.update", "User changed"),
     ("user.disable", "User disabled"),
+    ("user.password.change", "Own password changed"),
+    ("user.password.change.failed", "Wrong current password"),
     ("server.create", "Server added"),
     ("server.update", "Server renamed"),
     ("server.delete", "Server deleted"),

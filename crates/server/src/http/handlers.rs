@@ -36,6 +36,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             utoipa_actix_web::scope("/api/v1")
                 .service(auth::login)
                 .service(auth::logout)
+                .service(auth::change_password)
                 .service(auth::me)
                 .service(settings::get_settings)
                 .service(users::list_users)

@@ -204,6 +204,44 @@ both_backends! {
         assert_eq!(body.message, "too many failed sign-ins; try again in 15 minutes");
     }
 
+    async fn people_change_their_own_password_and_their_other_sessions_end(app) {
+        let admin = app.admin_token().await;
+        let erin = app.create_user("erin", Role::Customer).await;
+        let (here, elsewhere) = (app.login(&erin).await, app.login(&erin).await);
+        let change = |bearer: String, current: &str, new: &str| {
+            app.client.post(app.at("/api/v1/auth/password")).bearer_auth(bearer)
+                .json(&json!({ "currentPassword": current, "newPassword": new })).send()
+        };
+        let wrong = change(here.clone(), "not-erins-password", "erins-new-password-1").await.unwrap();
+        assert_eq!(wrong.status(), 422);
+        assert_eq!(wrong.json::<ErrorBody>().await.unwrap().message, "the current password is wrong");
+        let short = change(here.clone(), &erin.password, "short").await.unwrap();
+        assert_eq!(short.status(), 422);
+        assert_eq!(app.get("/api/v1/auth/me", &elsewhere).await.status(), 200, "a refusal ended a session");
+        let done = change(here.clone(), &erin.password, "erins-new-password-1").await.unwrap();
+        assert_eq!(done.status(), 204);
+        assert_eq!(app.get("/api/v1/auth/me", &here).await.status(), 200);
+        assert_eq!(app.get("/api/v1/auth/me", &elsewhere).await.status(), 401);
+        let login = |password: &str| app.client.post(app.at("/api/v1/auth/login"))
+            .json(&json!({ "username": "erin", "password": password })).send();
+        assert_eq!(login("erins-new-password-1").await.unwrap().status(), 200);
+        let old = login(&erin.password).await.unwrap();
+        assert_eq!(old.status(), 401);
+        let changed = app.audit(&admin, "action=user.password.change").await;
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].user_id, Some(erin.id));
+        let failed = app.audit(&admin, "action=user.password.change.failed").await;
+        assert_eq!(failed.len(), 1);
+        let text = serde_json::to_string(&failed[0]).unwrap();
+        assert!(!text.contains("not-erins-password") && !text.contains("erins-new-password-1"));
+        // Wrong current passwords count against the sign-in limits.
+        for _ in 0..5 {
+            change(here.clone(), "still-not-it", "erins-new-password-2").await.unwrap();
+        }
+        let locked = change(here.clone(), "erins-new-password-1", "erins-new-password-2").await.unwrap();
+        assert_eq!(locked.status(), 429);
+    }
+
     async fn disabling_a_user_ends_their_sessions_at_once(app) {
         let admin = app.admin_token().await;
         let dave = app.create_user("dave", Role::Customer).await;

@@ -22,6 +22,8 @@ enum Rule {
     Public,
     LicenseKey,
     SignedIn,
+    /// Any signed-in person, by a session (an API token is refused).
+    SignedInSession,
     AdminRead,
     AdminLicensesWrite,
     AdminUsersWrite,
@@ -49,6 +51,8 @@ fn expected(rule: Rule, caller: &str) -> Expect {
         Rule::LicenseKey => Unauthorized,
         _ if caller == "anonymous" || bad_credentials => Unauthorized,
         Rule::SignedIn => Allowed,
+        Rule::SignedInSession if caller.starts_with("token_") => Forbidden,
+        Rule::SignedInSession => Allowed,
         Rule::AdminRead
         | Rule::AdminLicensesWrite
         | Rule::AdminUsersWrite
@@ -135,6 +139,7 @@ fn routes() -> Vec<(&'static str, &'static str, Rule)> {
         ("post", "/api/v1/tokens", Rule::AdminSessionOnly),
         ("delete", "/api/v1/tokens/{id}", Rule::AdminSessionOnly),
         ("post", "/api/v1/auth/logout", Rule::SignedIn),
+        ("post", "/api/v1/auth/password", Rule::SignedInSession),
     ]
 }
 
@@ -208,6 +213,8 @@ both_backends! {
                     .replace("/tokens/{id}", &format!("/tokens/{}", victim.view.id));
                 let body: Value = match (method, template) {
                     ("post", "/api/v1/auth/login") => json!({ "username": "acme", "password": customer.password }),
+                    // A wrong current password: a 422 that changes nothing for later callers.
+                    ("post", "/api/v1/auth/password") => json!({ "currentPassword": "not-it-at-all", "newPassword": "a-new-password-1" }),
                     ("post", "/api/v1/users") => json!({ "username": format!("new-user-{counter}"), "email": "n@example.com", "password": "new-user-password-1", "role": "customer" }),
                     ("patch", "/api/v1/servers/{id}") => json!({ "name": format!("renamed-{counter}") }),
                     ("patch", _) => json!({ "email": "globex@example.com" }),

@@ -632,5 +632,31 @@ async fn an_ended_session_returns_to_login_with_a_message() {
         .await
         .unwrap();
     browser.text_of("login-submit").await;
+    // Anyone changes their own password on the Account page, reached from their name.
+    sign_in(&browser, &server.url, "admin", "a-brand-new-password-1").await;
+    browser.click("signed-in-as").await;
+    browser
+        .wait_text("password-form", |t| t.contains("Change your password"))
+        .await;
+    assert_eq!(browser.title().await, "Account · pulsekey");
+    browser
+        .type_into("current-password", "not-the-password")
+        .await;
+    browser
+        .type_into("new-password", "the-third-password-1")
+        .await;
+    browser
+        .type_into("repeat-password", "the-third-password-1")
+        .await;
+    browser.click("change-password").await;
+    browser
+        .wait_text("password-error", |t| t == "the current password is wrong")
+        .await;
+    browser
+        .type_into("current-password", "a-brand-new-password-1")
+        .await;
+    browser.click("change-password").await;
+    browser.text_of("password-changed").await;
+    server.login("admin", "the-third-password-1").await;
     browser.close().await;
 }

@@ -1,5 +1,5 @@
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use pulsekey_types::{ErrorBody, LoginRequest, LoginResponse, UserView};
+use pulsekey_types::{ChangePasswordRequest, ErrorBody, LoginRequest, LoginResponse, UserView};
 
 use crate::http::auth::{Principal, Via, encode_session, expired_session_cookie, session_cookie};
 use crate::http::error::ApiError;
@@ -68,6 +68,73 @@ pub async fn login(
             expires_at,
             user,
         }))
+}
+
+/// Change one's own password, proving the current one. Every other session of the user ends;
+/// the one asking stays signed in. A wrong current password counts against the same limits as
+/// a failed sign-in. Audited as `user.password.change` (or `user.password.change.failed`).
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "change_password",
+    request_body = ChangePasswordRequest,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 204, description = "Changed; other sessions ended"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "An API token cannot change a password", body = ErrorBody),
+        (status = 422, description = "The current password is wrong, or the new one is too short or too long", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords from this address; see Retry-After", body = ErrorBody),
+    ),
+)]
+#[post("/auth/password")]
+pub async fn change_password(
+    state: SharedState,
+    req: HttpRequest,
+    principal: Principal,
+    body: super::JsonObject<ChangePasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let kept = match &principal.via {
+        Via::Session { session_id } => session_id.clone(),
+        Via::Token { .. } => {
+            return Err(ApiError::Forbidden(
+                "an API token cannot change a password; sign in to change it".into(),
+            ));
+        }
+    };
+    let ChangePasswordRequest {
+        current_password,
+        new_password,
+    } = body.into_inner();
+    let address = crate::http::net::client_ip(&req, &state.config.trusted_proxies)
+        .map_or_else(|| "unknown".into(), |ip| ip.to_string());
+    let limits = sign_in::Limits {
+        per_account: state.config.login_failures_per_account.into(),
+        per_address: state.config.login_failures_per_address.into(),
+    };
+    let (account, at) = (principal.username.clone(), address.clone());
+    let counts = state
+        .read(move |conn| sign_in::counts(conn, &account, &at, pulsekey_db::now()))
+        .await?;
+    if let sign_in::Gate::Closed { retry_after_secs } =
+        sign_in::gate(limits, &counts, pulsekey_db::now())
+    {
+        return Err(ApiError::SignInLocked { retry_after_secs });
+    }
+    let user_id = principal.user_id;
+    state
+        .act(principal.actor(), move |tx| {
+            sign_in::change_own_password(
+                tx,
+                user_id,
+                &current_password,
+                &new_password,
+                &address,
+                Some(&kept),
+            )
+        })
+        .await?
+        .map_err(|_| ApiError::Validation("the current password is wrong".into()))?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Sign out: the session's token stops working at once, wherever it was copied.
