@@ -191,6 +191,10 @@ pub async fn get_server(id: i64) -> Result<ServerView, ApiError> {
     get(&format!("/api/v1/servers/{id}")).await
 }
 
+pub async fn create_user(request: pulsekey_types::CreateUserRequest) -> Result<UserView, ApiError> {
+    send_json(Request::post("/api/v1/users"), &request).await
+}
+
 pub async fn get_user(id: i64) -> Result<UserView, ApiError> {
     get(&format!("/api/v1/users/{id}")).await
 }

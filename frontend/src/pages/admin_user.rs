@@ -143,6 +143,10 @@ fn UserEditor(user: UserView) -> impl IntoView {
             </Show>
             <ActionError error=failed testid="account-error"/>
         </form>
+        // One's own password is changed on the Account page, proving the current one.
+        <Show when=move || session.user().is_some_and(|me| me.id != id)>
+            <ResetPassword id/>
+        </Show>
         <Show when=move || is_customer>
             <Servers owner=id owner_name=user.username.clone()/>
         </Show>
@@ -227,6 +231,64 @@ fn Servers(owner: i64, owner_name: String) -> impl IntoView {
                 "Add server"
             </button>
             <ActionError error=failed testid="add-server-error"/>
+        </form>
+    }
+}
+
+/// An admin sets someone's password (they forgot it): every session of theirs ends.
+#[component]
+fn ResetPassword(id: i64) -> impl IntoView {
+    let password = RwSignal::new(String::new());
+    let reset = Action::new_local(move |password: &String| {
+        let password = password.clone();
+        async move {
+            api::update_user(
+                id,
+                UpdateUserRequest {
+                    password: Some(password),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            Ok::<_, ApiError>(())
+        }
+    });
+    let done = move || matches!(reset.value().get(), Some(Ok(())));
+    Effect::new(move || {
+        if done() {
+            password.set(String::new());
+        }
+    });
+    let failed = Signal::derive(move || reset.value().get().and_then(Result::err));
+    view! {
+        <form
+            class="card"
+            data-testid="reset-password-form"
+            on:submit=move |ev| {
+                ev.prevent_default();
+                reset.dispatch(password.get_untracked());
+            }
+        >
+            <h2>"Reset password"</h2>
+            <label>
+                "New password (12+ characters)"
+                <input
+                    data-testid="reset-password"
+                    type="password"
+                    autocomplete="new-password"
+                    prop:value=move || password.get()
+                    on:input=move |ev| password.set(event_target_value(&ev))
+                />
+            </label>
+            <button type="submit" data-testid="reset-password-save" disabled=move || reset.pending().get()>
+                "Set password"
+            </button>
+            <Show when=done>
+                <p class="notice" role="status" data-testid="password-reset">
+                    "Password set; every session of theirs was signed out."
+                </p>
+            </Show>
+            <ActionError error=failed testid="reset-password-error"/>
         </form>
     }
 }

@@ -84,6 +84,7 @@ pub fn AdminUsersPage() -> impl IntoView {
 
     view! {
         <h1>"Users"</h1>
+        <NewUser/>
         <div class="filters">
             <label>
                 "Search"
@@ -188,5 +189,78 @@ fn UserRow(user: UserView) -> impl IntoView {
             </td>
             <td>{last_heartbeat}</td>
         </tr>
+    }
+}
+
+/// "Add a user": an admin or a customer, then to their page.
+#[component]
+fn NewUser() -> impl IntoView {
+    let username = RwSignal::new(String::new());
+    let email = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let role = RwSignal::new(Role::Customer);
+    let navigate = use_navigate();
+    let create = Action::new_local(move |request: &pulsekey_types::CreateUserRequest| {
+        let request = request.clone();
+        let navigate = navigate.clone();
+        async move {
+            let user = api::create_user(request).await?;
+            navigate(&format!("/admin/users/{}", user.id), Default::default());
+            Ok::<_, api::ApiError>(())
+        }
+    });
+    let failed = Signal::derive(move || create.value().get().and_then(Result::err));
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        create.dispatch(pulsekey_types::CreateUserRequest {
+            username: username.get_untracked().trim().to_owned(),
+            email: email.get_untracked().trim().to_owned(),
+            password: password.get_untracked(),
+            role: role.get_untracked(),
+        });
+    };
+    let input = move |signal: RwSignal<String>,
+                      label: &'static str,
+                      testid: &'static str,
+                      kind: &'static str| {
+        view! {
+            <label>
+                {label}
+                <input
+                    data-testid=testid
+                    type=kind
+                    autocomplete="off"
+                    prop:value=move || signal.get()
+                    on:input=move |ev| signal.set(event_target_value(&ev))
+                />
+            </label>
+        }
+    };
+    view! {
+        <details class="card" data-testid="new-user">
+            <summary>"Add a user"</summary>
+            <form class="filters" on:submit=submit>
+                {input(username, "Username", "new-username", "text")}
+                {input(email, "Email", "new-email", "email")}
+                {input(password, "Password (12+ characters)", "new-password", "password")}
+                <label>
+                    "Role"
+                    <select
+                        data-testid="new-role"
+                        on:change=move |ev| {
+                            role.set(if event_target_value(&ev) == "admin" { Role::Admin } else { Role::Customer })
+                        }
+                    >
+                        <option value="customer" selected=true>"Customer"</option>
+                        <option value="admin">"Admin"</option>
+                    </select>
+                </label>
+                <button type="submit" data-testid="create-user" disabled=move || create.pending().get()>
+                    "Add user"
+                </button>
+            </form>
+            <p class="hint">"Give the password to the person by a private channel; they can change it on their Account page."</p>
+            <crate::components::error_view::ActionError error=failed testid="new-user-error"/>
+        </details>
     }
 }

@@ -50,7 +50,7 @@ async fn the_web_app_opens_small_and_reopens_from_cache_with_the_version_from_th
         wasm_sent < wasm_decoded / 2.0,
         "the wasm was not sent compressed"
     );
-    // The goal is 200 KB; Leptos's wasm is 289 KB of it with brotli (docs/performance.md has
+    // The goal is 200 KB; Leptos's wasm is 297 KB of it with brotli (docs/performance.md has
     // what was cut and what is left). This bound keeps it from growing unnoticed.
     assert!(total <= 320_000.0, "first load {total} B");
 
@@ -205,6 +205,34 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     browser.text_of("user-heading").await;
     browser.client.back().await.unwrap();
     browser.wait_text("user-table", |t| t == page_two).await;
+    // An admin adds a user and sets a password for them.
+    browser
+        .client
+        .find(fantoccini::Locator::Css("[data-testid='new-user'] summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.type_into("new-username", "dora").await;
+    browser.type_into("new-email", "dora@acme.example").await;
+    browser.type_into("new-password", "short").await;
+    browser.click("create-user").await;
+    let refused = browser.text_of("new-user-error").await;
+    assert!(refused.contains("at least 12"), "{refused}");
+    browser.type_into("new-password", "doras-password-1").await;
+    browser.click("create-user").await;
+    browser
+        .wait_text("user-heading", |t| t == "Edit user dora")
+        .await;
+    server.login("dora", "doras-password-1").await;
+    browser
+        .type_into("reset-password", "doras-password-2")
+        .await;
+    browser.click("reset-password-save").await;
+    browser.text_of("password-reset").await;
+    server.login("dora", "doras-password-2").await;
+    browser.client.back().await.unwrap();
     // Search waits for typing to pause, and says when nothing matches.
     browser.type_into("user-search", "cust-1").await;
     browser
