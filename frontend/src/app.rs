@@ -30,7 +30,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/users/:id") view=|| view! { <RequireRole role=Role::Admin><AdminUserPage/></RequireRole> }/>
                     <Route path=path!("/admin/servers") view=|| view! { <RequireRole role=Role::Admin><AdminServersPage/></RequireRole> }/>
                     <Route path=path!("/admin/audit-log") view=|| view! { <RequireRole role=Role::Admin><AuditLogPage/></RequireRole> }/>
-                    <Route path=path!("/account") view=|| view! { <RequireSignedIn><AccountPage/></RequireSignedIn> }/>
+                    <Route path=path!("/account") view=|| view! { <RequireRole><AccountPage/></RequireRole> }/>
                     <Route path=path!("/dashboard") view=|| view! { <RequireRole role=Role::Customer><DashboardPage/></RequireRole> }/>
                 </Routes>
             </main>
@@ -55,9 +55,10 @@ fn Home() -> impl IntoView {
     }
 }
 
-/// Renders `children` for anyone signed in; sends others to the login page.
+/// Renders `children` for a signed-in user of `role` (of any role without one); sends
+/// others where they belong.
 #[component]
-fn RequireSignedIn(children: ChildrenFn) -> impl IntoView {
+fn RequireRole(#[prop(optional)] role: Option<Role>, children: ChildrenFn) -> impl IntoView {
     let session = use_session();
     view! {
         <Loaded>
@@ -69,29 +70,9 @@ fn RequireSignedIn(children: ChildrenFn) -> impl IntoView {
                             Ok(view! { <Redirect path=login_path_after_401()/> }.into_any())
                         }
                         Err(err) => Err(err),
-                        Ok(_) => Ok(children().into_any()),
-                    }
-                })
-            }}
-        </Loaded>
-    }
-}
-
-/// Renders `children` for a signed-in user of `role`; sends others where they belong.
-#[component]
-fn RequireRole(role: Role, children: ChildrenFn) -> impl IntoView {
-    let session = use_session();
-    view! {
-        <Loaded>
-            {move || {
-                let children = children.clone();
-                Suspend::new(async move {
-                    match session.me.await {
-                        Err(err) if err.is_unauthorized() => {
-                            Ok(view! { <Redirect path=login_path_after_401()/> }.into_any())
+                        Ok(user) if role.is_none_or(|role| user.role == role) => {
+                            Ok(children().into_any())
                         }
-                        Err(err) => Err(err),
-                        Ok(user) if user.role == role => Ok(children().into_any()),
                         Ok(user) => Ok(view! { <Redirect path=home_of(user.role)/> }.into_any()),
                     }
                 })

@@ -6,6 +6,34 @@ use crate::http::error::ApiError;
 use crate::http::state::SharedState;
 use pulsekey_core::{accounts, sign_in};
 
+/// Waits out an account's slow-down, or refuses while the address is locked out: the one
+/// budget of wrong passwords that sign-in and a password change share.
+async fn pass_sign_in_gate(
+    state: &SharedState,
+    account: &str,
+    address: &str,
+) -> Result<(), ApiError> {
+    let limits = sign_in::Limits {
+        per_account: state.config.login_failures_per_account.into(),
+        per_address: state.config.login_failures_per_address.into(),
+    };
+    let (account, at) = (account.to_owned(), address.to_owned());
+    let counts = state
+        .read(move |conn| sign_in::counts(conn, &account, &at, pulsekey_db::now()))
+        .await?;
+    match sign_in::gate(limits, &counts, pulsekey_db::now()) {
+        sign_in::Gate::Closed { retry_after_secs } => {
+            Err(ApiError::SignInLocked { retry_after_secs })
+        }
+        sign_in::Gate::Open { delay } => {
+            if delay.is_positive() {
+                tokio::time::sleep(delay.unsigned_abs()).await;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Sign in. Returns a bearer token for API clients and sets the same session in an
 /// HttpOnly cookie for the web app.
 #[utoipa::path(
@@ -31,23 +59,7 @@ pub async fn login(
     let ip =
         crate::http::net::client_ip(&req, &state.config.trusted_proxies).map(|ip| ip.to_string());
     let address = ip.clone().unwrap_or_else(|| "unknown".into());
-    let limits = sign_in::Limits {
-        per_account: state.config.login_failures_per_account.into(),
-        per_address: state.config.login_failures_per_address.into(),
-    };
-    let (attempt, at) = (username.clone(), address.clone());
-    let counts = state
-        .read(move |conn| sign_in::counts(conn, &attempt, &at, pulsekey_db::now()))
-        .await?;
-    match sign_in::gate(limits, &counts, pulsekey_db::now()) {
-        sign_in::Gate::Closed { retry_after_secs } => {
-            return Err(ApiError::SignInLocked { retry_after_secs });
-        }
-        sign_in::Gate::Open { delay } if delay.is_positive() => {
-            tokio::time::sleep(delay.unsigned_abs()).await;
-        }
-        sign_in::Gate::Open { .. } => {}
-    }
+    pass_sign_in_gate(&state, &username, &address).await?;
     let signed_in = state
         // Who acts is known only once the password is checked: the attempt names its actor.
         .act(Default::default(), move |tx| {
@@ -107,19 +119,7 @@ pub async fn change_password(
     } = body.into_inner();
     let address = crate::http::net::client_ip(&req, &state.config.trusted_proxies)
         .map_or_else(|| "unknown".into(), |ip| ip.to_string());
-    let limits = sign_in::Limits {
-        per_account: state.config.login_failures_per_account.into(),
-        per_address: state.config.login_failures_per_address.into(),
-    };
-    let (account, at) = (principal.username.clone(), address.clone());
-    let counts = state
-        .read(move |conn| sign_in::counts(conn, &account, &at, pulsekey_db::now()))
-        .await?;
-    if let sign_in::Gate::Closed { retry_after_secs } =
-        sign_in::gate(limits, &counts, pulsekey_db::now())
-    {
-        return Err(ApiError::SignInLocked { retry_after_secs });
-    }
+    pass_sign_in_gate(&state, &principal.username, &address).await?;
     let user_id = principal.user_id;
     state
         .act(principal.actor(), move |tx| {
