@@ -196,16 +196,16 @@ fn ServerRow(server: ServerListItem) -> impl IntoView {
     let at = server.license.last_heartbeat_at;
     view! {
         <tr data-testid="server-row">
-            <td>
+            <td data-label="Server">
                 <A href=format!("/admin/users/{}", server.owner_id)>{server.name}</A>
             </td>
-            <td>{server.owner_username}</td>
-            <td>
+            <td data-label="Customer">{server.owner_username}</td>
+            <td data-label="Status">
                 <StatusBadge status=Signal::derive(move || status)/>
             </td>
-            <td data-testid="server-connection">{connection_text(server.license.connection)}</td>
-            <td>{server.license.installed_version.unwrap_or_else(|| "—".into())}</td>
-            <td>{move || time_fmt::heartbeat(at, live.now_ms.get())}</td>
+            <td data-label="Connection" data-testid="server-connection">{connection_text(server.license.connection)}</td>
+            <td data-label="Version">{server.license.installed_version.unwrap_or_else(|| "—".into())}</td>
+            <td data-label="Last heartbeat">{move || time_fmt::heartbeat(at, live.now_ms.get())}</td>
         </tr>
     }
 }

@@ -175,19 +175,19 @@ fn UserRow(user: UserView) -> impl IntoView {
     };
     view! {
         <tr data-testid="user-row">
-            <td>
+            <td data-label="User">
                 <A href=format!("/admin/users/{}", user.id)>{user.username}</A>
             </td>
-            <td>{user.email}</td>
-            <td>{user.role.as_str()}</td>
-            <td>
+            <td data-label="Email">{user.email}</td>
+            <td data-label="Role">{user.role.as_str()}</td>
+            <td data-label="Status">
                 {if user.disabled {
                     view! { <span class="badge badge-expired">"disabled"</span> }.into_any()
                 } else {
                     view! { <span class="badge badge-active">"enabled"</span> }.into_any()
                 }}
             </td>
-            <td>{last_heartbeat}</td>
+            <td data-label="Last heartbeat">{last_heartbeat}</td>
         </tr>
     }
 }

@@ -144,12 +144,12 @@ fn AuditRow(entry: AuditEntry) -> impl IntoView {
     });
     view! {
         <tr data-testid="audit-row">
-            <td>{crate::time_fmt::local(entry.at)}</td>
-            <td data-testid="audit-action">{entry.action}</td>
-            <td>{target}</td>
-            <td>{entry.username.unwrap_or_default()}</td>
-            <td>{details(&entry.metadata)}</td>
-            <td>{entry.ip.unwrap_or_default()}</td>
+            <td data-label="When">{crate::time_fmt::local(entry.at)}</td>
+            <td data-label="Action" data-testid="audit-action">{entry.action}</td>
+            <td data-label="Target">{target}</td>
+            <td data-label="By">{entry.username.unwrap_or_default()}</td>
+            <td data-label="Details">{details(&entry.metadata)}</td>
+            <td data-label="IP">{entry.ip.unwrap_or_default()}</td>
         </tr>
     }
 }

@@ -568,6 +568,28 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         "the fleet page overflows at 390 px"
     );
     browser.screenshot("fleet-390px").await;
+    // On a phone the lists are cards (nothing scrolls sideways) with targets a thumb can hit.
+    for (page, list) in [
+        ("/admin/servers", "server-table"),
+        ("/admin/users", "user-table"),
+    ] {
+        browser.client.goto(&url(page)).await.unwrap();
+        browser.text_of(list).await;
+        assert!(browser.fits_width().await, "{page} overflows at 390 px");
+        let sideways = browser
+            .client
+            .execute(
+                "const e = document.querySelector(`[data-testid='${arguments[0]}']`); \
+                 return e.scrollWidth > e.clientWidth + 1;",
+                vec![list.into()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(sideways, json!(false), "{page}: the list scrolls sideways");
+        let (_, _, _, height) = browser.rect("next-page").await;
+        assert!(height >= 44.0, "{page}: a {height} px button");
+        browser.screenshot(&format!("{}-390px", &page[7..])).await;
+    }
     browser.client.set_window_size(1280, 900).await.unwrap();
 
     // The account form: it says what is unsaved, and a rename reaches the heading.
