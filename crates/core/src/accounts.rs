@@ -378,15 +378,14 @@ pub fn list_users(
     limit: Option<i64>,
 ) -> Result<pulsekey_types::UserList, DomainError> {
     let limit = check_limit(limit)?;
-    let rows = users::list(
-        conn,
-        &users::UserQuery {
-            role: role.map(|r| r.as_str().to_owned()),
-            search: crate::text_filter("q", search)?,
-            before_id: parse_cursor(cursor)?,
-            limit: limit + 1,
-        },
-    )?;
+    let query = users::UserQuery {
+        role: role.map(|r| r.as_str().to_owned()),
+        search: crate::text_filter("q", search)?,
+        before_id: parse_cursor(cursor)?,
+        limit: limit + 1,
+    };
+    let rows = users::list(conn, &query)?;
+    let total = users::total(conn, &query)?;
     let more = rows.len() as i64 > limit;
     let mut items: Vec<UserView> = rows.iter().take(limit as usize).map(view).collect();
     let next_cursor = if more {
@@ -395,7 +394,12 @@ pub fn list_users(
         None
     };
     with_last_heartbeats(conn, &mut items)?;
-    Ok(pulsekey_types::UserList { items, next_cursor })
+    Ok(pulsekey_types::UserList {
+        items,
+        next_cursor,
+        total: total.count as u64,
+        total_capped: total.capped,
+    })
 }
 
 /// Fills in each user's latest heartbeat across their servers, in one query.

@@ -92,7 +92,9 @@ pub fn page(
     limit: Option<i64>,
 ) -> Result<AuditPage, DomainError> {
     let limit = check_limit(limit)?;
-    let rows = audit::list(conn, &filter.query(parse_cursor(cursor)?, limit + 1))?;
+    let query = filter.query(parse_cursor(cursor)?, limit + 1);
+    let rows = audit::list(conn, &query)?;
+    let total = audit::total(conn, &query)?;
     let more = rows.len() as i64 > limit;
     let items: Vec<AuditEntry> = rows.iter().take(limit as usize).map(entry).collect();
     let next_cursor = if more {
@@ -100,7 +102,12 @@ pub fn page(
     } else {
         None
     };
-    Ok(AuditPage { items, next_cursor })
+    Ok(AuditPage {
+        items,
+        next_cursor,
+        total: total.count as u64,
+        total_capped: total.capped,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,6 +4,7 @@ use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
 use crate::schema::{audit_log, servers};
+use crate::sql::Total;
 use crate::{DbConnection, DbError};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -59,26 +60,39 @@ pub struct AuditListed {
     pub target_owner_id: Option<i64>,
 }
 
+/// Narrows a boxed select of `audit_log` (alone or joined) by the query's filters; a
+/// macro because the two selects are different types.
+macro_rules! filtered {
+    ($select:expr, $query:expr) => {{
+        let query: &AuditQuery = $query;
+        let mut select = $select;
+        if let Some(action) = &query.action {
+            select = select.filter(audit_log::action.eq(action.clone()));
+        }
+        if let Some(target) = query.target {
+            select = select.filter(audit_log::target.eq(target));
+        }
+        if let Some(user_id) = query.user_id {
+            select = select.filter(audit_log::user_id.eq(user_id));
+        }
+        if let Some(from) = query.from {
+            select = select.filter(audit_log::at.ge(from));
+        }
+        if let Some(to) = query.to {
+            select = select.filter(audit_log::at.lt(to));
+        }
+        select
+    }};
+}
+
 pub fn list(conn: &mut DbConnection, query: &AuditQuery) -> Result<Vec<AuditListed>, DbError> {
-    let mut select = audit_log::table
-        .left_join(servers::table.on(audit_log::target.eq(servers::id.nullable())))
-        .select((AuditRow::as_select(), servers::owner_id.nullable()))
-        .into_boxed();
-    if let Some(action) = &query.action {
-        select = select.filter(audit_log::action.eq(action.clone()));
-    }
-    if let Some(target) = query.target {
-        select = select.filter(audit_log::target.eq(target));
-    }
-    if let Some(user_id) = query.user_id {
-        select = select.filter(audit_log::user_id.eq(user_id));
-    }
-    if let Some(from) = query.from {
-        select = select.filter(audit_log::at.ge(from));
-    }
-    if let Some(to) = query.to {
-        select = select.filter(audit_log::at.lt(to));
-    }
+    let mut select = filtered!(
+        audit_log::table
+            .left_join(servers::table.on(audit_log::target.eq(servers::id.nullable())))
+            .select((AuditRow::as_select(), servers::owner_id.nullable()))
+            .into_boxed(),
+        query
+    );
     if let Some(before) = query.before_id {
         select = select.filter(audit_log::id.lt(before));
     }
@@ -93,4 +107,13 @@ pub fn list(conn: &mut DbConnection, query: &AuditQuery) -> Result<Vec<AuditList
             target_owner_id,
         })
         .collect())
+}
+
+/// How many entries the query's filters match, regardless of its page.
+pub fn total(conn: &mut DbConnection, query: &AuditQuery) -> Result<Total, DbError> {
+    let ids: Vec<i64> = filtered!(audit_log::table.select(audit_log::id).into_boxed(), query)
+        .order(audit_log::id.desc())
+        .limit(Total::CAP + 1)
+        .load(conn)?;
+    Ok(Total::of(ids.len()))
 }

@@ -13,3 +13,25 @@ pub fn escape_like(s: &str) -> String {
     }
     out
 }
+
+/// How many rows a list's filters match, counted up to [`Total::CAP`]: past it an exact
+/// count would cost a scan of everything a common filter matches, at every page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Total {
+    pub count: i64,
+    /// There are more than `count`; counting stopped there.
+    pub capped: bool,
+}
+
+impl Total {
+    pub const CAP: i64 = 10_000;
+
+    /// From the ids of up to `CAP + 1` matching rows.
+    pub fn of(matched: usize) -> Self {
+        let matched = matched as i64;
+        Self {
+            count: matched.min(Self::CAP),
+            capped: matched > Self::CAP,
+        }
+    }
+}

@@ -6,7 +6,8 @@ use time::PrimitiveDateTime;
 use crate::schema::users;
 use crate::{DbConnection, DbError};
 
-use crate::sql::{escape_like, lower};
+use crate::connection::MultiBackend;
+use crate::sql::{Total, escape_like, lower};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = users)]
@@ -112,18 +113,53 @@ pub fn count_other_enabled_admins(conn: &mut DbConnection, except: i64) -> Resul
 }
 
 pub fn list(conn: &mut DbConnection, query: &UserQuery) -> Result<Vec<UserRow>, DbError> {
-    let search = query.search.as_deref().filter(|s| !s.is_empty());
-    // Three characters make a trigram: shorter searches match so much that the scan
-    // below stops early anyway. Admins are few, so a search among them is quickest as the
-    // scan below over the (role, id) index; walking every match of a common substring to
-    // find the rare admin among a million customers is not.
-    if let (DbConnection::Sqlite(sqlite), Some(search)) = (&mut *conn, search)
-        && search.chars().count() >= 3
-        && query.role.as_deref() != Some("admin")
-    {
-        return list_by_trigrams(sqlite, query, search);
+    if let Some(search) = trigram_search(conn, query) {
+        let DbConnection::Sqlite(sqlite) = conn else {
+            unreachable!("trigram_search answers only on SQLite")
+        };
+        return by_trigrams(sqlite, query, &search, Trigrams::Page);
     }
-    let mut select = users::table.select(UserRow::as_select()).into_boxed();
+    let mut select = matching(query);
+    if let Some(before) = query.before_id {
+        select = select.filter(users::id.lt(before));
+    }
+    Ok(select
+        .order(users::id.desc())
+        .limit(query.limit)
+        .select(UserRow::as_select())
+        .load(conn)?)
+}
+
+/// How many users the query's role and search match, regardless of its page.
+pub fn total(conn: &mut DbConnection, query: &UserQuery) -> Result<Total, DbError> {
+    if let Some(search) = trigram_search(conn, query) {
+        let DbConnection::Sqlite(sqlite) = conn else {
+            unreachable!("trigram_search answers only on SQLite")
+        };
+        let ids = by_trigrams(sqlite, query, &search, Trigrams::Count)?;
+        return Ok(Total::of(ids.len()));
+    }
+    let ids: Vec<i64> = matching(query)
+        .select(users::id)
+        .limit(Total::CAP + 1)
+        .load(conn)?;
+    Ok(Total::of(ids.len()))
+}
+
+/// The search to run through SQLite's trigram index, when that is the quick way.
+/// Three characters make a trigram: shorter searches match so much that the scan stops
+/// early anyway. Admins are few, so a search among them is quickest as a scan over the
+/// (role, id) index; walking every match of a common substring to find the rare admin
+/// among a million customers is not.
+fn trigram_search(conn: &DbConnection, query: &UserQuery) -> Option<String> {
+    let search = query.search.as_deref().filter(|s| s.chars().count() >= 3)?;
+    (matches!(conn, DbConnection::Sqlite(_)) && query.role.as_deref() != Some("admin"))
+        .then(|| search.to_owned())
+}
+
+/// The users the query's role and search match, in no order yet.
+fn matching(query: &UserQuery) -> users::BoxedQuery<'static, MultiBackend> {
+    let mut select = users::table.into_boxed();
     if let Some(role) = &query.role {
         select = select.filter(users::role.eq(role.clone()));
     }
@@ -136,22 +172,24 @@ pub fn list(conn: &mut DbConnection, query: &UserQuery) -> Result<Vec<UserRow>, 
                 .or(lower(users::email).like(pattern).escape('\\')),
         );
     }
-    if let Some(before) = query.before_id {
-        select = select.filter(users::id.lt(before));
-    }
-    Ok(select
-        .order(users::id.desc())
-        .limit(query.limit)
-        .load(conn)?)
+    select
+}
+
+#[derive(Clone, Copy)]
+enum Trigrams {
+    Page,
+    Count,
 }
 
 /// SQLite's search through the `users_search` trigram index (see its migration), newest
-/// first: the index yields ids in descending order, so a page stops after `limit` matches.
-/// PostgreSQL needs no special query: its trigram indexes serve the `LIKE` above.
-fn list_by_trigrams(
+/// first: the index yields ids in descending order, so a page stops after `limit` matches,
+/// and a count after `Total::CAP + 1`. PostgreSQL needs no special query: its trigram
+/// indexes serve the `LIKE` in `matching`.
+fn by_trigrams(
     conn: &mut diesel::SqliteConnection,
     query: &UserQuery,
     search: &str,
+    purpose: Trigrams,
 ) -> Result<Vec<UserRow>, DbError> {
     use diesel::sql_types::{BigInt, Text};
     let mut sql = String::from(
@@ -161,7 +199,11 @@ fn list_by_trigrams(
     if query.role.is_some() {
         sql.push_str(" AND users.role = ?");
     }
-    if query.before_id.is_some() {
+    let before = match purpose {
+        Trigrams::Page => query.before_id,
+        Trigrams::Count => None,
+    };
+    if before.is_some() {
         sql.push_str(" AND users_search.rowid < ?");
     }
     sql.push_str(" ORDER BY users_search.rowid DESC LIMIT ?");
@@ -173,10 +215,14 @@ fn list_by_trigrams(
     if let Some(role) = &query.role {
         select = select.bind::<Text, _>(role.clone());
     }
-    if let Some(before) = query.before_id {
+    if let Some(before) = before {
         select = select.bind::<BigInt, _>(before);
     }
-    Ok(select.bind::<BigInt, _>(query.limit).load(conn)?)
+    let limit = match purpose {
+        Trigrams::Page => query.limit,
+        Trigrams::Count => Total::CAP + 1,
+    };
+    Ok(select.bind::<BigInt, _>(limit).load(conn)?)
 }
 
 pub fn owns_servers(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> {

@@ -44,6 +44,10 @@ pub struct ServerPage {
     pub items: Vec<ServerListItem>,
     /// Pass as `cursor` (with the same filters and sort) for the next page; null on the last.
     pub next_cursor: Option<String>,
+    /// How many servers the filters match on every page together, counted up to 10,000.
+    pub total: u64,
+    /// There are more than `total`: counting stopped at 10,000.
+    pub total_capped: bool,
 }
 
 /// The order of `GET /api/v1/servers`.

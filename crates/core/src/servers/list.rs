@@ -148,6 +148,7 @@ pub fn list_servers(
         now: pulsekey_db::to_stored(now),
     };
     let rows = list::list(conn, &query)?;
+    let total = list::total(conn, &query)?;
     let more = rows.len() as i64 > limit;
     let items: Vec<ServerListItem> = rows
         .into_iter()
@@ -163,7 +164,12 @@ pub fn list_servers(
     let next_cursor = more
         .then(|| items.last().map(|item| cursor_of(sort, item)))
         .flatten();
-    Ok(ServerPage { items, next_cursor })
+    Ok(ServerPage {
+        items,
+        next_cursor,
+        total: total.count as u64,
+        total_capped: total.capped,
+    })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use time::PrimitiveDateTime;
 
 use super::{HeartbeatRow, ServerColumns, ServerRow};
 use crate::schema::{server_heartbeats, servers, users};
-use crate::sql::{escape_like, lower};
+use crate::sql::{Total, escape_like, lower};
 use crate::{DbConnection, DbError};
 
 /// A license's status as a verdict would give it at `now`: a GRACE window that has ended
@@ -86,20 +86,75 @@ pub fn list(
     if let (DbConnection::Sqlite(_), Some(search), Order::IdDesc) = (&*conn, search, query.order)
         && search.chars().count() >= 3
     {
-        return list_by_trigrams(conn, query, search);
+        return Ok(by_trigrams(conn, query, search, Rows::Page)?.page());
     }
-    list_filtered(conn, query, None)
+    Ok(list_filtered(conn, query, None, Rows::Page)?.page())
+}
+
+/// How many servers the query's filters match, regardless of its order and page.
+pub fn total(conn: &mut DbConnection, query: &ServerListQuery) -> Result<Total, DbError> {
+    let everywhere = ServerListQuery {
+        order: Order::IdDesc,
+        after: None,
+        limit: Total::CAP + 1,
+        ..query.clone()
+    };
+    let search = everywhere.search.as_deref().filter(|s| !s.is_empty());
+    let matched = match (&*conn, search) {
+        (DbConnection::Sqlite(_), Some(search)) if search.chars().count() >= 3 => {
+            by_trigrams(conn, &everywhere, search, Rows::Ids)?.len()
+        }
+        _ => list_filtered(conn, &everywhere, None, Rows::Ids)?.len(),
+    };
+    Ok(Total::of(matched))
+}
+
+/// What a query loads: a page of servers, or only the ids of those that match.
+#[derive(Clone, Copy)]
+enum Rows {
+    Page,
+    Ids,
+}
+
+enum Loaded {
+    Page(Vec<ListedServer>),
+    Ids(Vec<i64>),
+}
+
+impl Loaded {
+    fn len(&self) -> usize {
+        match self {
+            Loaded::Page(page) => page.len(),
+            Loaded::Ids(ids) => ids.len(),
+        }
+    }
+
+    fn page(self) -> Vec<ListedServer> {
+        match self {
+            Loaded::Page(page) => page,
+            Loaded::Ids(_) => unreachable!("a page was asked for"),
+        }
+    }
+
+    fn extend(&mut self, more: Loaded) {
+        match (self, more) {
+            (Loaded::Page(page), Loaded::Page(more)) => page.extend(more),
+            (Loaded::Ids(ids), Loaded::Ids(more)) => ids.extend(more),
+            _ => unreachable!("one query loads one kind of row"),
+        }
+    }
 }
 
 /// SQLite's search through the `servers_search` trigram index (see its migration): its
 /// matches newest first, a batch at a time, each batch narrowed by the other filters, until
 /// the page is full or the matches run out. (PostgreSQL's LIKE below is served by its
 /// trigram indexes instead.)
-fn list_by_trigrams(
+fn by_trigrams(
     conn: &mut DbConnection,
     query: &ServerListQuery,
     search: &str,
-) -> Result<Vec<ListedServer>, DbError> {
+    rows: Rows,
+) -> Result<Loaded, DbError> {
     use diesel::sql_types::{BigInt, Text};
     #[derive(QueryableByName)]
     struct Match {
@@ -117,10 +172,24 @@ fn list_by_trigrams(
         after: None,
         ..query.clone()
     };
-    let mut found = Vec::new();
+    // Counting matches that nothing else narrows needs no other table.
+    let search_only = matches!(rows, Rows::Ids)
+        && narrowed.status.is_none()
+        && narrowed.last_heartbeat.is_none()
+        && narrowed.version.is_none()
+        && narrowed.owner_id.is_none();
+    let batch = if search_only {
+        query.limit
+    } else {
+        SEARCH_BATCH
+    };
+    let mut found = match rows {
+        Rows::Page => Loaded::Page(Vec::new()),
+        Rows::Ids => Loaded::Ids(Vec::new()),
+    };
     loop {
         let DbConnection::Sqlite(sqlite) = &mut *conn else {
-            return list_filtered(conn, query, None);
+            return list_filtered(conn, query, None, rows);
         };
         let matches: Vec<Match> = diesel::sql_query(
             "SELECT rowid AS id FROM servers_search WHERE servers_search MATCH ? \
@@ -128,17 +197,20 @@ fn list_by_trigrams(
         )
         .bind::<Text, _>(&phrase)
         .bind::<BigInt, _>(before)
-        .bind::<BigInt, _>(SEARCH_BATCH)
+        .bind::<BigInt, _>(batch)
         .load(sqlite)?;
         let Some(last) = matches.last() else { break };
         before = last.id;
         let ids: Vec<i64> = matches.iter().map(|m| m.id).collect();
+        if search_only {
+            return Ok(Loaded::Ids(ids));
+        }
         let page = ServerListQuery {
             limit: query.limit - found.len() as i64,
             ..narrowed.clone()
         };
-        found.extend(list_filtered(conn, &page, Some(&ids))?);
-        if found.len() as i64 >= query.limit || (ids.len() as i64) < SEARCH_BATCH {
+        found.extend(list_filtered(conn, &page, Some(&ids), rows)?);
+        if found.len() as i64 >= query.limit || (ids.len() as i64) < batch {
             break;
         }
     }
@@ -150,7 +222,8 @@ fn list_filtered(
     conn: &mut DbConnection,
     query: &ServerListQuery,
     only_ids: Option<&[i64]>,
-) -> Result<Vec<ListedServer>, DbError> {
+    rows: Rows,
+) -> Result<Loaded, DbError> {
     let mut select = servers::table
         .inner_join(users::table)
         .left_join(server_heartbeats::table)
@@ -242,13 +315,18 @@ fn list_filtered(
             select.order((heard.is_null().asc(), heard.desc(), servers::id.desc()))
         }
     };
-    let rows: Vec<(ServerColumns, Option<HeartbeatRow>, String)> =
+    if let Rows::Ids = rows {
+        let ids = select.select(servers::id).limit(query.limit).load(conn)?;
+        return Ok(Loaded::Ids(ids));
+    }
+    let page: Vec<(ServerColumns, Option<HeartbeatRow>, String)> =
         select.limit(query.limit).load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(columns, heartbeat, owner_username)| ListedServer {
-            server: (columns, heartbeat).into(),
-            owner_username,
-        })
-        .collect())
+    Ok(Loaded::Page(
+        page.into_iter()
+            .map(|(columns, heartbeat, owner_username)| ListedServer {
+                server: (columns, heartbeat).into(),
+                owner_username,
+            })
+            .collect(),
+    ))
 }

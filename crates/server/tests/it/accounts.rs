@@ -342,6 +342,12 @@ both_backends! {
         let rest = search(&app, &admin, &format!("q=%40example&role=customer&limit=2&cursor={}", customers[1])).await;
         assert_eq!(found(&rest), customers[2..]);
         assert!(rest.next_cursor.is_none());
+        // Totals count every page of the filter: by the trigram index (SQLite, 3+ characters)
+        // and by the scan alike.
+        for (query, total) in [("q=%40example&role=customer&limit=2", 4), ("q=west", 3), ("q=we", 3), ("role=admin", 2), ("q=nobody", 0), ("", 6)] {
+            let page = search(&app, &admin, query).await;
+            assert_eq!((page.total, page.total_capped), (total, false), "{query}");
+        }
         // The email too, and LIKE's and FTS's special characters are plain text: as
         // wildcards `a%t` and `b_b` would match, as FTS syntax the quotes would break out.
         assert_eq!(found(&search(&app, &admin, "q=e_north%40example").await), vec![ids["dave_north"]]);

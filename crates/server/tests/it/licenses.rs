@@ -221,12 +221,14 @@ both_backends! {
         let page: pulsekey_types::AuditPage = app.get("/api/v1/audit-log?action=server.license.regenerate&limit=2", &admin).await.json().await.unwrap();
         assert_eq!(page.items.len(), 2);
         assert!(page.items[0].id > page.items[1].id);
+        // The total counts every page of the filter, not this one.
+        assert_eq!((page.total, page.total_capped), (3, false));
         // Each entry names the owner of its server, so a reader links it without a lookup.
         assert!(page.items.iter().all(|e| (e.target, e.target_owner_id) == (Some(server), Some(acme.id))));
         let sign_ins = app.audit(&admin, "action=auth.login").await;
         assert!(!sign_ins.is_empty() && sign_ins.iter().all(|e| e.target_owner_id.is_none()));
         let next: pulsekey_types::AuditPage = app.get(&format!("/api/v1/audit-log?action=server.license.regenerate&limit=2&cursor={}", page.next_cursor.unwrap()), &admin).await.json().await.unwrap();
-        assert_eq!((next.items.len(), next.next_cursor), (1, None));
+        assert_eq!((next.items.len(), next.next_cursor, next.total), (1, None, 3));
         let future = app.audit(&admin, "from=2999-01-01T00:00:00Z").await;
         assert!(future.is_empty());
         let past = app.audit(&admin, "to=2000-01-01T00:00:00Z").await;

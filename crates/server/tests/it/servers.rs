@@ -63,6 +63,7 @@ async fn flushed(app: &TestApp, admin: &str, server: i64, version: &str, ip: &st
 
 /// Every page of `query`, followed cursor by cursor with `limit`, as (name) in order.
 async fn all_pages(app: &TestApp, admin: &str, query: &str, limit: u32) -> Vec<String> {
+    let mut totals = Vec::new();
     let mut names = Vec::new();
     let mut cursor = String::new();
     for _ in 0..50 {
@@ -71,10 +72,19 @@ async fn all_pages(app: &TestApp, admin: &str, query: &str, limit: u32) -> Vec<S
         assert_eq!(answer.status(), 200, "{path}");
         let page: ServerPage = answer.json().await.unwrap();
         assert!(page.items.len() <= limit as usize);
+        totals.push((page.total, page.total_capped));
         names.extend(page.items.into_iter().map(|s| s.name));
         match page.next_cursor {
             Some(next) => cursor = next,
-            None => return names,
+            None => {
+                // Every page states the total of them all.
+                assert!(
+                    totals.iter().all(|t| *t == (names.len() as u64, false)),
+                    "{query}: {totals:?} for {} servers",
+                    names.len()
+                );
+                return names;
+            }
         }
     }
     panic!("more than 50 pages for {query}");
@@ -248,6 +258,22 @@ both_backends! {
         let r = app.client.delete(app.at(&format!("/api/v1/servers/{lab}"))).bearer_auth(&admin).send().await.unwrap();
         assert_eq!(r.status(), 204);
         assert!(all_pages(&app, &admin, "q=acme-lab", 5).await.is_empty());
+
+        // Past 10,000 the total stops counting and says so.
+        app.sql(&format!(
+            "INSERT INTO servers (owner_id, name, license_key_hash, license_key_ciphertext, license_key_last4, \
+             license_status, license_issued_at, created_at, updated_at) \
+             SELECT {owner}, 'mass-' || i, {bytes}, {bytes}, 'abcd', 'ACTIVE', \
+             '2026-12-01 00:00:00', '2026-12-01 00:00:00', '2026-12-01 00:00:00' FROM {series}",
+            owner = acme.id,
+            bytes = bytes.replace("md5(i::text)", "md5('mass' || i)"),
+            series = series.replace("600", "10001"),
+        ))
+        .await;
+        for (query, total) in [("q=mass", (10_000, true)), ("", (10_000, true)), ("status=GRACE&q=initech", (85, false)), ("q=mass-1000", (3, false)), ("q=mass&status=GRACE", (0, false))] {
+            let page: ServerPage = app.get(&format!("/api/v1/servers?limit=1&{query}"), &admin).await.json().await.unwrap();
+            assert_eq!((page.total, page.total_capped), total, "{query}");
+        }
     }
 
     async fn a_rename_changes_the_name_only_and_is_audited_once(app) {
