@@ -21,7 +21,7 @@ apt_install() {
 }
 
 # The Rust pieces of the web app build: the wasm target and the matching wasm-bindgen CLI,
-# plus binaryen's wasm-opt from npm.
+# plus binaryen's wasm-opt and axe-core (for the browser tests) from npm.
 ensure_frontend_tools() {
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     log "adding the wasm32-unknown-unknown target"
@@ -32,9 +32,9 @@ ensure_frontend_tools() {
     # Not --locked: its lockfile pins a crate version the registry no longer serves.
     cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
   fi
-  if [ ! -x "$ROOT/tools/node_modules/.bin/wasm-opt" ]; then
+  if [ ! -x "$ROOT/tools/node_modules/.bin/wasm-opt" ] || [ ! -f "$ROOT/tools/node_modules/axe-core/axe.min.js" ]; then
     command -v npm >/dev/null || apt_install nodejs npm
-    log "installing binaryen (wasm-opt) from npm"
+    log "installing binaryen (wasm-opt) and axe-core from npm"
     (cd "$ROOT/tools" && npm install --no-audit --no-fund --silent)
   fi
 }

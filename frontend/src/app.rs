@@ -22,7 +22,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <NavBar/>
             <main class="page">
-                <Routes fallback=|| view! { <p>"Page not found."</p> }>
+                <Routes fallback=NotFound>
                     <Route path=path!("/") view=Home/>
                     <Route path=path!("/login") view=LoginPage/>
                     <Route path=path!("/admin/fleet") view=|| view! { <RequireRole role=Role::Admin><FleetPage/></RequireRole> }/>
@@ -36,6 +36,17 @@ pub fn App() -> impl IntoView {
             </main>
             <VersionFooter/>
         </Router>
+    }
+}
+
+/// An address the app has no page for, e.g. a link to a page that was renamed.
+#[component]
+fn NotFound() -> impl IntoView {
+    page_title("Page not found");
+    view! {
+        <h1 data-testid="not-found">"Page not found"</h1>
+        <p>"Nothing is at this address. It may have been typed wrong or moved."</p>
+        <p><A href="/">"Go to your start page"</A></p>
     }
 }
 

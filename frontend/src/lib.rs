@@ -7,6 +7,7 @@ mod live;
 mod pages;
 mod session;
 mod time_fmt;
+mod unsaved;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 

@@ -11,6 +11,7 @@ use pulsekey_types::{
 
 use crate::api::{self, ApiError, LicenseAction};
 use crate::components::error_view::{ActionError, Loaded};
+use crate::components::icons::{ClipboardIcon, EyeIcon, EyeOffIcon};
 use crate::components::status_badge::StatusBadge;
 use crate::time_fmt;
 
@@ -319,20 +320,22 @@ pub fn LicenseCard(
                     <button
                         data-testid="reveal-key"
                         class="icon"
+                        aria-label=move || if revealed.with(Option::is_some) { "Hide the key" } else { "Reveal the key" }
                         title=move || if revealed.with(Option::is_some) { "Hide the key" } else { "Reveal the key" }
                         on:click=toggle_reveal
                     >
-                        {move || if revealed.with(Option::is_some) { "Hide" } else { "Reveal" }}
+                        {move || if revealed.with(Option::is_some) { view! { <EyeOffIcon/> }.into_any() } else { view! { <EyeIcon/> }.into_any() }}
                     </button>
                     <button
                         data-testid="copy-key"
                         class="icon"
+                        aria-label="Copy the key"
                         title="Copy the key"
                         on:click=move |_| {
                             copy.dispatch(());
                         }
                     >
-                        "Copy"
+                        <ClipboardIcon/>
                     </button>
                 </dd>
                 <dt>"Status"</dt>

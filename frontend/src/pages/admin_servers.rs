@@ -9,7 +9,9 @@ use pulsekey_types::{Connection, ServerListItem};
 
 use crate::api;
 use crate::components::error_view::Loaded;
+use crate::components::list_total::ListTotal;
 use crate::components::status_badge::StatusBadge;
+use crate::components::user_picker::UserPicker;
 use crate::time_fmt;
 
 /// The address's parameters that the list understands, in the API's own names.
@@ -90,18 +92,21 @@ pub fn AdminServersPage() -> impl IntoView {
             }
         }
     };
-    let text = move |key: &'static str, label: &'static str, placeholder: &'static str| {
+    let text = {
         let set = set.clone();
-        view! {
-            <label>
-                {label}
-                <input
-                    data-testid=format!("filter-{key}")
-                    placeholder=placeholder
-                    prop:value=move || current(key)
-                    on:change=move |ev| set(key, event_target_value(&ev))
-                />
-            </label>
+        move |key: &'static str, label: &'static str, placeholder: &'static str| {
+            let set = set.clone();
+            view! {
+                <label>
+                    {label}
+                    <input
+                        data-testid=format!("filter-{key}")
+                        placeholder=placeholder
+                        prop:value=move || current(key)
+                        on:change=move |ev| set(key, event_target_value(&ev))
+                    />
+                </label>
+            }
         }
     };
     let next_page = {
@@ -115,7 +120,61 @@ pub fn AdminServersPage() -> impl IntoView {
             );
         }
     };
-    let first_page = move || query.with(|q| format!("/admin/servers?{}", query_of(q, "cursor")));
+    let first_page = {
+        let navigate = use_navigate();
+        move || {
+            navigate(
+                &query.with_untracked(|q| format!("/admin/servers?{}", query_of(q, "cursor"))),
+                Default::default(),
+            )
+        }
+    };
+    // The versions the fleet runs now, newest sample first, for the version picker.
+    let versions = LocalResource::new(api::fleet);
+    let version_picker = {
+        let set = set.clone();
+        move || {
+            let set = set.clone();
+            let options = move || {
+                let mut known: Vec<String> = versions
+                    .get()
+                    .and_then(Result::ok)
+                    .map(|fleet| fleet.versions.into_iter().map(|v| v.version).collect())
+                    .unwrap_or_default();
+                let chosen = current("version");
+                if !chosen.is_empty() && !known.contains(&chosen) {
+                    known.push(chosen);
+                }
+                known
+                    .into_iter()
+                    .map(|version| {
+                        let selected = current("version") == version;
+                        view! { <option value=version.clone() selected=selected>{version.clone()}</option> }
+                    })
+                    .collect_view()
+            };
+            view! {
+                <label>
+                    "Version"
+                    <select
+                        data-testid="filter-version"
+                        prop:value=move || current("version")
+                        on:change=move |ev| set("version", event_target_value(&ev))
+                    >
+                        <option value="">"Any"</option>
+                        {options}
+                    </select>
+                </label>
+            }
+        }
+    };
+    let owner = Signal::derive(move || current("ownerId").parse::<i64>().ok());
+    let pick_owner = {
+        let set = set.clone();
+        Callback::new(move |id: Option<i64>| {
+            set("ownerId", id.map(|id| id.to_string()).unwrap_or_default())
+        })
+    };
 
     view! {
         <h1>"Servers"</h1>
@@ -123,12 +182,14 @@ pub fn AdminServersPage() -> impl IntoView {
             {text("q", "Search", "server or customer")}
             {select("status", "Status", &[("", "Any"), ("ACTIVE", "Active"), ("GRACE", "Grace"), ("EXPIRED", "Expired")])}
             {select("connection", "Connection", &[("", "Any"), ("online", "Online"), ("late", "Late"), ("offline", "Offline"), ("never", "Never seen")])}
-            {text("version", "Version", "e.g. 1.4.2")}
+            <label>"Customer" <UserPicker testid="filter-owner" picked=owner on_pick=pick_owner/></label>
+            {version_picker()}
             {select("sort", "Order", &[("", "Newest first"), ("name", "Name"), ("lastHeartbeatAt", "Last heartbeat")])}
         </div>
         <Loaded>
             {move || {
                 let next_page = next_page.clone();
+                let first_page = first_page.clone();
                 Suspend::new(async move {
                     servers
                         .await
@@ -156,10 +217,20 @@ pub fn AdminServersPage() -> impl IntoView {
                                 }
                                     .into_any()
                             };
+                            let total = view! {
+                                <ListTotal total=page.total capped=page.total_capped one="server" many="servers"/>
+                            };
                             view! {
+                                {total}
                                 {rows}
                                 <div class="actions">
-                                    <A href=first_page>"First page"</A>
+                                    <button
+                                        data-testid="first-page"
+                                        disabled=move || current("cursor").is_empty()
+                                        on:click=move |_| first_page()
+                                    >
+                                        "First page"
+                                    </button>
                                     <button
                                         data-testid="next-page"
                                         disabled=next.is_none()

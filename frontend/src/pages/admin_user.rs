@@ -57,13 +57,7 @@ fn UserEditor(user: UserView) -> impl IntoView {
     });
     let saved = move || matches!(save.value().get(), Some(Ok(_))) && !dirty.get();
     let failed = Signal::derive(move || save.value().get().and_then(Result::err));
-    // Leaving the page (reload, close, another site) with unsaved changes asks first.
-    let guard = window_event_listener(leptos::ev::beforeunload, move |ev| {
-        if dirty.get_untracked() {
-            ev.prevent_default();
-        }
-    });
-    on_cleanup(move || guard.remove());
+    crate::unsaved::ask_before_leaving(dirty.into());
     // An admin about to take away their own access is told before they save.
     let session = crate::session::use_session();
     let losing_own_access = move || {

@@ -11,6 +11,7 @@ use pulsekey_types::{Role, UserView};
 
 use crate::api;
 use crate::components::error_view::Loaded;
+use crate::components::list_total::ListTotal;
 use crate::time_fmt;
 
 /// How long typing must pause before the list is asked again.
@@ -126,6 +127,7 @@ pub fn AdminUsersPage() -> impl IntoView {
                         }
                         let (first, later) = (go.clone(), go.clone());
                         view! {
+                            <ListTotal total=page.total capped=page.total_capped one="user" many="users"/>
                             <table class="list fixed" data-testid="user-table">
                                 <thead>
                                     <tr>

@@ -3,38 +3,16 @@ use pulsekey_types::AuditEntry;
 
 use crate::api;
 use crate::components::error_view::Loaded;
+use crate::components::list_total::ListTotal;
+use crate::components::user_picker::UserPicker;
 
 #[component]
 pub fn AuditLogPage() -> impl IntoView {
     crate::app::page_title("Audit log");
     let action = RwSignal::new(String::new());
     let target = RwSignal::new(String::new());
-    let user = RwSignal::new(String::new());
     // The user filter takes a username (or an id); the API takes the id.
-    let user_id = RwSignal::new(String::new());
-    let user_problem = RwSignal::new(None::<String>);
-    Effect::new(move || {
-        let typed = user.get().trim().to_owned();
-        user_problem.set(None);
-        if typed.is_empty() || typed.parse::<i64>().is_ok() {
-            user_id.set(typed);
-            return;
-        }
-        leptos::task::spawn_local(async move {
-            let found = api::list_users(typed.clone(), None, 100).await;
-            let exact = found.as_ref().ok().and_then(|page| {
-                page.items
-                    .iter()
-                    .find(|u| u.username.eq_ignore_ascii_case(&typed))
-                    .map(|u| u.id.to_string())
-            });
-            match (exact, found) {
-                (Some(id), _) => user_id.set(id),
-                (None, Err(err)) => user_problem.set(Some(err.message)),
-                (None, Ok(_)) => user_problem.set(Some(format!("No user is named “{typed}”."))),
-            }
-        });
-    });
+    let user_id = RwSignal::new(None::<i64>);
     let from = RwSignal::new(String::new());
     let to = RwSignal::new(String::new());
     let cursor = RwSignal::new(None::<String>);
@@ -52,7 +30,10 @@ pub fn AuditLogPage() -> impl IntoView {
         };
         add("action", action.get());
         add("target", target.get());
-        add("userId", user_id.get());
+        add(
+            "userId",
+            user_id.get().map(|id| id.to_string()).unwrap_or_default(),
+        );
         add("from", local_day_bound(&from.get(), false));
         add("to", local_day_bound(&to.get(), true));
         q
@@ -99,20 +80,30 @@ pub fn AuditLogPage() -> impl IntoView {
                 </select>
             </label>
             <label>"Server id" {input(target, "filter-target", "e.g. 42", "text")}</label>
-            <label>"By user" {input(user, "filter-user", "username", "text")}</label>
+            <label>
+                "By user"
+                <UserPicker
+                    testid="filter-user"
+                    picked=user_id
+                    on_pick=Callback::new(move |id| {
+                        cursor.set(None);
+                        user_id.set(id);
+                    })
+                />
+            </label>
             <label>"From" {input(from, "filter-from", "from", "date")}</label>
             <label>"To" {input(to, "filter-to", "to", "date")}</label>
             // `download`: the browser saves the file; the app's router leaves the link alone.
             <a data-testid="export-csv" download="audit-log.csv" href=move || format!("/api/v1/audit-log?format=csv{}", filter.get())>"Export CSV"</a>
             <a data-testid="export-jsonl" download="audit-log.jsonl" href=move || format!("/api/v1/audit-log?format=jsonl{}", filter.get())>"Export JSON lines"</a>
         </div>
-        {move || user_problem.get().map(|text| view! { <p class="error" role="alert" data-testid="filter-user-error">{text}</p> })}
         <Loaded>
             {move || Suspend::new(async move {
                 page.await
                     .map(|page| {
                         let next = page.next_cursor.clone();
                         view! {
+                            <ListTotal total=page.total capped=page.total_capped one="entry" many="entries"/>
                             <table class="list fixed" data-testid="audit-table">
                                 <thead>
                                     <tr><th>"When"</th><th>"Action"</th><th>"Target"</th><th>"By"</th><th>"Details"</th><th>"IP"</th></tr>

@@ -154,6 +154,10 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     let first_key = reveal(admin.token.clone()).await;
 
     let browser = Browser::start().await;
+    // Every page and every open dialog is checked by axe-core, at 1366 px and at 390 px.
+    browser.client.goto(&url("/login")).await.unwrap();
+    browser.text_of("login-submit").await;
+    browser.assert_accessible("the sign-in page").await;
     sign_in(&browser, &server.url, "admin", &password).await;
     // An admin lands on the fleet.
     browser
@@ -161,6 +165,8 @@ async fn admin_and_customer_walk_through_the_seed_page() {
             t.contains('1') && t.contains("Active")
         })
         .await;
+    browser.text_of("online-chart").await;
+    browser.assert_accessible("the fleet").await;
     assert_eq!(
         browser.client.current_url().await.unwrap().path(),
         "/admin/fleet"
@@ -184,6 +190,8 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     assert_eq!(browser.title().await, "Users · pulsekey");
     assert_eq!(browser.current_nav().await, "Users");
     assert!(!browser.is_enabled("first-page").await);
+    assert_eq!(browser.text_of("list-total").await, "23 users");
+    browser.assert_accessible("the users list").await;
     browser.screenshot("admin-users").await;
     let page_one = browser.text_of("user-table").await;
     browser.click("next-page").await;
@@ -214,6 +222,8 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         .click()
         .await
         .unwrap();
+    browser.text_of("new-username").await;
+    browser.assert_accessible("the Add a user form").await;
     browser.type_into("new-username", "dora").await;
     browser.type_into("new-email", "dora@acme.example").await;
     browser.type_into("new-password", "short").await;
@@ -225,6 +235,7 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     browser
         .wait_text("user-heading", |t| t == "Edit user dora")
         .await;
+    browser.assert_accessible("a user's page").await;
     server.login("dora", "doras-password-1").await;
     browser
         .type_into("reset-password", "doras-password-2")
@@ -256,6 +267,10 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         .await;
     assert!(masked.ends_with(&first_key[first_key.len() - 4..]));
     assert!(!browser.is_enabled("reinstate-license").await);
+    browser.text_of("server-events").await;
+    browser
+        .assert_accessible("a customer's page with the License card")
+        .await;
     let before = browser.rect("reveal-key").await;
     browser.click("reveal-key").await;
     browser.wait_text("license-key", |t| t == first_key).await;
@@ -280,6 +295,7 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     browser.click("regenerate-key").await;
     let dialog = browser.text_of("confirm-dialog").await;
     assert!(dialog.contains("next heartbeat"), "{dialog}");
+    browser.assert_accessible("the regenerate dialog").await;
     browser.click("confirm-action").await;
     let regenerated = browser
         .wait_text("license-key", |t| t.starts_with("pk_•") && t != masked)
@@ -299,6 +315,7 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     let (open, name) = browser.dialog().await;
     assert!(open, "the confirmation did not open as a dialog");
     assert_eq!(name, "Revoke the license of acme-prod (acme)?");
+    browser.assert_accessible("the revoke dialog").await;
     browser.press_escape().await;
     let (open, _) = browser.dialog().await;
     assert!(!open, "Escape left the confirmation open");
@@ -317,6 +334,9 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     sign_in(&browser, &server.url, "acme", "acme-password-123").await;
     let banner = browser.text_of("grace-banner").await;
     assert!(banner.contains("License in grace period"), "{banner}");
+    browser
+        .assert_accessible("the customer's dashboard in grace")
+        .await;
     browser.screenshot("customer-dashboard").await;
     let new_key = reveal(admin.token.clone()).await;
     assert!(regenerated.ends_with(&new_key[new_key.len() - 4..]));
@@ -367,6 +387,8 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         .unwrap();
     browser.wait_text("status-badge", |t| t == "GRACE").await;
     browser.click("reinstate-license").await;
+    browser.text_of("confirm-dialog").await;
+    browser.assert_accessible("the reinstate dialog").await;
     browser.click("confirm-action").await;
     browser.wait_text("status-badge", |t| t == "ACTIVE").await;
     // A phone-sized window: everything fits without sideways scrolling.
@@ -377,7 +399,7 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         "the user page overflows at 360 px"
     );
     browser.screenshot("license-card-360px").await;
-    browser.client.set_window_size(1280, 900).await.unwrap();
+    browser.client.set_window_size(1366, 850).await.unwrap();
     browser.client.goto(&url("/admin/audit-log")).await.unwrap();
     browser.text_of("audit-table").await;
     let table = browser
@@ -393,6 +415,7 @@ async fn admin_and_customer_walk_through_the_seed_page() {
             "{action} missing from the audit page"
         );
     }
+    browser.assert_accessible("the audit log").await;
     browser.screenshot("audit-log").await;
     // Filters a person can use: the action by name, the user by username.
     browser
@@ -473,6 +496,8 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     );
     let address = browser.client.current_url().await.unwrap();
     assert_eq!(address.query(), Some("status=GRACE"));
+    assert_eq!(browser.text_of("list-total").await, "1 server");
+    browser.assert_accessible("the servers list").await;
     browser.screenshot("servers-grace").await;
     browser.client.back().await.unwrap();
     browser
@@ -480,6 +505,24 @@ async fn admin_and_customer_walk_through_the_seed_page() {
             t.contains("acme-prod") && t.contains("acme-staging")
         })
         .await;
+    // Pickers, not ids: a customer by name, a version among those the fleet runs.
+    browser.type_into("filter-owner", "acme\n").await;
+    browser.wait_text("list-total", |t| t == "2 servers").await;
+    let address = browser.client.current_url().await.unwrap();
+    assert_eq!(
+        address.query(),
+        Some(format!("ownerId={}", customer.id).as_str())
+    );
+    browser
+        .wait_text("filter-version", |t| t.contains('1'))
+        .await;
+    browser.select("filter-version", "1").await;
+    let running = browser
+        .wait_text("server-table", |t| !t.contains("acme-staging"))
+        .await;
+    assert!(running.contains("acme-prod"), "{running}");
+    browser.client.back().await.unwrap();
+    browser.client.back().await.unwrap();
 
     // The card names its connection, lists its events, renames and deletes its server.
     browser
@@ -517,6 +560,7 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     browser.click("delete-server").await;
     let dialog = browser.text_of("confirm-dialog").await;
     assert!(dialog.contains("cannot be undone"), "{dialog}");
+    browser.assert_accessible("the delete dialog").await;
     browser.click("confirm-action").await;
     browser
         .wait_text("server-name-heading", |t| t == "License — acme-staging")
@@ -590,7 +634,7 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         assert!(height >= 44.0, "{page}: a {height} px button");
         browser.screenshot(&format!("{}-390px", &page[7..])).await;
     }
-    browser.client.set_window_size(1280, 900).await.unwrap();
+    browser.client.set_window_size(1366, 850).await.unwrap();
 
     // The account form: it says what is unsaved, and a rename reaches the heading.
     browser
@@ -620,6 +664,19 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         browser.absent("account-saved").await,
         "'Saved' stayed after a further edit"
     );
+    // Leaving by a link in the app asks first; staying keeps the edit.
+    browser.click_css(".nav a[href='/admin/users']").await;
+    let question = browser.client.get_alert_text().await.unwrap();
+    assert!(question.contains("unsaved changes"), "{question}");
+    browser.client.dismiss_alert().await.unwrap();
+    browser.text_of("account-unsaved").await;
+    assert_eq!(
+        browser.client.current_url().await.unwrap().path(),
+        format!("/admin/users/{}", customer.id)
+    );
+    browser.click_css(".nav a[href='/admin/users']").await;
+    browser.client.accept_alert().await.unwrap();
+    browser.text_of("user-table").await;
     // An admin about to demote themselves is told before saving.
     browser
         .client
@@ -675,6 +732,9 @@ async fn an_ended_session_returns_to_login_with_a_message() {
         .unwrap();
     let message = browser.text_of("session-expired").await;
     assert!(message.contains("session has ended"), "{message}");
+    browser
+        .assert_accessible("the sign-in page after a session ended")
+        .await;
     browser.screenshot("session-expired").await;
     browser
         .client
@@ -682,6 +742,15 @@ async fn an_ended_session_returns_to_login_with_a_message() {
         .await
         .unwrap();
     browser.text_of("login-submit").await;
+    // An address with no page says so, and leads somewhere.
+    browser
+        .client
+        .goto(&format!("{}/no-such-page", server.url))
+        .await
+        .unwrap();
+    browser.text_of("not-found").await;
+    assert_eq!(browser.title().await, "Page not found · pulsekey");
+    browser.assert_accessible("the page-not-found page").await;
     // Anyone changes their own password on the Account page, reached from their name.
     sign_in(&browser, &server.url, "admin", "a-brand-new-password-1").await;
     browser.click("signed-in-as").await;
@@ -689,6 +758,7 @@ async fn an_ended_session_returns_to_login_with_a_message() {
         .wait_text("password-form", |t| t.contains("Change your password"))
         .await;
     assert_eq!(browser.title().await, "Account · pulsekey");
+    browser.assert_accessible("the Account page").await;
     browser
         .type_into("current-password", "not-the-password")
         .await;
@@ -702,6 +772,10 @@ async fn an_ended_session_returns_to_login_with_a_message() {
     browser
         .wait_text("password-error", |t| t == "the current password is wrong")
         .await;
+    browser
+        .assert_accessible("the Account page with an error")
+        .await;
+    browser.screenshot("account").await;
     browser
         .type_into("current-password", "a-brand-new-password-1")
         .await;

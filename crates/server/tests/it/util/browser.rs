@@ -46,7 +46,7 @@ impl Browser {
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+                    "--disable-component-update", "--disable-sync", "--window-size=1366,850",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
                 "prefs": {
@@ -274,6 +274,70 @@ impl Browser {
             .await
             .unwrap();
         found.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Clicks the first element a CSS selector finds (for what has no `data-testid`, such as
+    /// the navigation's links).
+    pub async fn click_css(&self, selector: &str) {
+        self.client
+            .find(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|err| panic!("{selector}: {err}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// axe-core's violations on the page as it is now (open dialogs included), at the
+    /// window's size and at a phone's (390 × 844), one line each: "rule (impact) at width:
+    /// where: what to fix". The window gets its size back.
+    pub async fn axe_violations(&self) -> Vec<String> {
+        let axe = std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tools/node_modules/axe-core/axe.min.js"),
+        )
+        .expect("axe-core is not installed: scripts/build-frontend installs it in tools/");
+        let loaded = self
+            .client
+            .execute("return typeof axe !== 'undefined';", vec![])
+            .await
+            .unwrap();
+        if loaded != serde_json::Value::Bool(true) {
+            self.client.execute(&axe, vec![]).await.unwrap();
+        }
+        let (x, y, width, height) = self.client.get_window_rect().await.unwrap();
+        let mut found = Vec::new();
+        for (w, h) in [(width as u32, height as u32), (390, 844)] {
+            self.client.set_window_size(w, h).await.unwrap();
+            let violations = self
+                .client
+                .execute_async(
+                    "const done = arguments[arguments.length - 1]; \
+                     axe.run(document, { resultTypes: ['violations'] }).then((r) => done( \
+                       r.violations.map((v) => `${v.id} (${v.impact}) at ${innerWidth} px: ` + \
+                         v.nodes.map((n) => n.target.join(' ')).join(', ') + `: ${v.help}`)), \
+                       (e) => done([`axe failed: ${e}`]));",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            found.extend(serde_json::from_value::<Vec<String>>(violations).unwrap());
+        }
+        self.client
+            .set_window_rect(x as u32, y as u32, width as u32, height as u32)
+            .await
+            .unwrap();
+        found
+    }
+
+    /// Fails the test with axe-core's findings if the page (at both widths) has any.
+    pub async fn assert_accessible(&self, what: &str) {
+        let violations = self.axe_violations().await;
+        assert!(
+            violations.is_empty(),
+            "axe-core on {what}:\n{}",
+            violations.join("\n")
+        );
     }
 
     pub async fn is_enabled(&self, test_id: &str) -> bool {
