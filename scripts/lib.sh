@@ -3,6 +3,8 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WASM_BINDGEN_VERSION=0.2.130
+# Cuts the web app's wasm at its lazy routes; the library cargo-leptos uses for `--split`.
+WASM_SPLIT_VERSION=0.2.4
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -32,9 +34,14 @@ ensure_frontend_tools() {
     # Not --locked: its lockfile pins a crate version the registry no longer serves.
     cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
   fi
-  if [ ! -x "$ROOT/tools/node_modules/.bin/wasm-opt" ] || [ ! -f "$ROOT/tools/node_modules/axe-core/axe.min.js" ]; then
+  if ! cargo install --list | grep -qx "wasm_split_cli_support v$WASM_SPLIT_VERSION:"; then
+    log "installing wasm-split-cli $WASM_SPLIT_VERSION (a minute, once)"
+    cargo install --locked wasm_split_cli_support --version "$WASM_SPLIT_VERSION" --features build-binary
+  fi
+  if [ ! -x "$ROOT/tools/node_modules/.bin/wasm-opt" ] || [ ! -x "$ROOT/tools/node_modules/.bin/esbuild" ] \
+    || [ ! -f "$ROOT/tools/node_modules/axe-core/axe.min.js" ]; then
     command -v npm >/dev/null || apt_install nodejs npm
-    log "installing binaryen (wasm-opt) and axe-core from npm"
+    log "installing binaryen (wasm-opt), esbuild and axe-core from npm"
     (cd "$ROOT/tools" && npm install --no-audit --no-fund --silent)
   fi
 }

@@ -9,6 +9,10 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
+import { transformSync } from "esbuild";
+
+/** Script as small as it can be sent: wasm-bindgen's glue is written to be read. */
+const minified = (js) => transformSync(js, { minify: true, format: "esm", target: "es2022" }).code;
 
 const dist = process.argv[2];
 if (!dist) {
@@ -37,18 +41,37 @@ function replaceAll(text, pairs) {
 }
 
 mkdirSync(join(dist, "assets"), { recursive: true });
-// Leaves first: what boot.js names must have its final name before boot.js is hashed.
-const wasm = hashed("pkg/frontend_bg.wasm", readFileSync(join(dist, "pkg/frontend_bg.wasm")));
-const glue = hashed("pkg/frontend.js", readFileSync(join(dist, "pkg/frontend.js")));
+// Leaves first: what a file names must have its final name before that file is hashed.
+const pkg = (name) => join(dist, "pkg", name);
+const wasm = hashed("pkg/frontend_bg.wasm", readFileSync(pkg("frontend_bg.wasm")));
+// The lazy routes' pieces (and the code they share), fetched by __wasm_split.js relative to
+// itself, so all of them sit in /assets/ beside it.
+let splitLoader = readFileSync(pkg("__wasm_split.js"), "utf8");
+for (const name of readdirSync(join(dist, "pkg")).filter((n) => n !== "frontend_bg.wasm" && n.endsWith(".wasm"))) {
+  const url = hashed(`pkg/${name}`, readFileSync(pkg(name)));
+  splitLoader = replaceAll(splitLoader, [[`"./${name}"`, `"./${url.split("/").pop()}"`]]);
+}
+// frontend.js and __wasm_split.js import each other, so neither can be named after the
+// other's final bytes: both are named after everything they stand for together. Only the
+// import statements change; the glue's table of imports keeps the name the wasm asks for.
+let glueText = readFileSync(pkg("frontend.js"), "utf8");
+const pair = hashOf(Buffer.from(glueText + splitLoader + wasm));
+const glueName = `frontend-${pair}.js`;
+const loaderName = `__wasm_split-${pair}.js`;
+glueText = replaceAll(glueText, [['from "./__wasm_split.js"', `from "./${loaderName}"`]]);
+splitLoader = replaceAll(splitLoader, [['from "./frontend.js"', `from "./${glueName}"`]]);
+writeFileSync(join(dist, "assets", glueName), minified(glueText));
+writeFileSync(join(dist, "assets", loaderName), minified(splitLoader));
+const glue = `/assets/${glueName}`;
 rmSync(join(dist, "pkg"), { recursive: true, force: true });
 const css = hashed("style.css", readFileSync(join(dist, "style.css")));
 const boot = hashed(
   "boot.js",
   Buffer.from(
-    replaceAll(readFileSync(join(dist, "boot.js"), "utf8"), [
+    minified(replaceAll(readFileSync(join(dist, "boot.js"), "utf8"), [
       ["/pkg/frontend.js", glue],
       ["/pkg/frontend_bg.wasm", wasm],
-    ]),
+    ])),
   ),
 );
 writeFileSync(

@@ -1,15 +1,13 @@
 use leptos::prelude::*;
+use leptos_router::Lazy;
 use leptos_router::components::{A, Redirect, Route, Router, Routes};
 use leptos_router::path;
 use pulsekey_types::Role;
 
 use crate::api;
 use crate::components::error_view::Loaded;
-use crate::pages::{
-    account::AccountPage, admin_servers::AdminServersPage, admin_user::AdminUserPage,
-    admin_users::AdminUsersPage, audit_log::AuditLogPage, dashboard::DashboardPage,
-    fleet::FleetPage, login::LoginPage,
-};
+use crate::pages::login::LoginPage;
+use crate::routes;
 use crate::session::{
     home_of, leave_for, login_path_after_401, mark_signed_in, provide_session, use_session,
 };
@@ -25,13 +23,13 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=Home/>
                     <Route path=path!("/login") view=LoginPage/>
-                    <Route path=path!("/admin/fleet") view=|| view! { <RequireRole role=Role::Admin><FleetPage/></RequireRole> }/>
-                    <Route path=path!("/admin/users") view=|| view! { <RequireRole role=Role::Admin><AdminUsersPage/></RequireRole> }/>
-                    <Route path=path!("/admin/users/:id") view=|| view! { <RequireRole role=Role::Admin><AdminUserPage/></RequireRole> }/>
-                    <Route path=path!("/admin/servers") view=|| view! { <RequireRole role=Role::Admin><AdminServersPage/></RequireRole> }/>
-                    <Route path=path!("/admin/audit-log") view=|| view! { <RequireRole role=Role::Admin><AuditLogPage/></RequireRole> }/>
-                    <Route path=path!("/account") view=|| view! { <RequireRole><AccountPage/></RequireRole> }/>
-                    <Route path=path!("/dashboard") view=|| view! { <RequireRole role=Role::Customer><DashboardPage/></RequireRole> }/>
+                    <Route path=path!("/admin/fleet") view={Lazy::<routes::Fleet>::new()}/>
+                    <Route path=path!("/admin/users") view={Lazy::<routes::Users>::new()}/>
+                    <Route path=path!("/admin/users/:id") view={Lazy::<routes::User>::new()}/>
+                    <Route path=path!("/admin/servers") view={Lazy::<routes::Servers>::new()}/>
+                    <Route path=path!("/admin/audit-log") view={Lazy::<routes::AuditLog>::new()}/>
+                    <Route path=path!("/account") view={Lazy::<routes::Account>::new()}/>
+                    <Route path=path!("/dashboard") view={Lazy::<routes::Dashboard>::new()}/>
                 </Routes>
             </main>
             <VersionFooter/>
@@ -69,7 +67,7 @@ fn Home() -> impl IntoView {
 /// Renders `children` for a signed-in user of `role` (of any role without one); sends
 /// others where they belong.
 #[component]
-fn RequireRole(#[prop(optional)] role: Option<Role>, children: ChildrenFn) -> impl IntoView {
+pub fn RequireRole(#[prop(optional)] role: Option<Role>, children: ChildrenFn) -> impl IntoView {
     let session = use_session();
     view! {
         <Loaded>

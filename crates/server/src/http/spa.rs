@@ -169,7 +169,17 @@ pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     headers.insert(header::ETAG, HeaderValue::from_static(etag));
     headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    page_headers(headers, CONTENT_SECURITY_POLICY);
+    if name.starts_with("assets/") {
+        // A script, style or wasm file: a content security policy, framing and referrer
+        // rules apply to the page that loads it, not to it (260 bytes a file saved on the
+        // first visit); it is only never to be read as another type.
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+    } else {
+        page_headers(headers, CONTENT_SECURITY_POLICY);
+    }
     Ok(response)
 }
 

@@ -114,6 +114,7 @@ async fn assets_are_sent_compressed_cached_by_name_and_revalidated_by_etag() {
             "public, max-age=31536000, immutable"
         );
         assert_eq!(headers["vary"], "Accept-Encoding");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
         sizes.push(response.bytes().await.unwrap().len());
     }
     assert!(sizes[0] < sizes[1] && sizes[1] < sizes[2], "{sizes:?}");
