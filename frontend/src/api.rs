@@ -282,8 +282,9 @@ pub async fn install_config(server: i64) -> Result<String, ApiError> {
     }
 }
 
-pub async fn audit_log(filter: String, cursor: Option<String>) -> Result<AuditPage, ApiError> {
-    let mut url = format!("/api/v1/audit-log?limit=25{filter}");
+/// `query`: the filters and the page size, as the API names them.
+pub async fn audit_log(query: String, cursor: Option<String>) -> Result<AuditPage, ApiError> {
+    let mut url = format!("/api/v1/audit-log?{query}");
     if let Some(cursor) = cursor {
         url.push_str(&format!("&cursor={cursor}"));
     }

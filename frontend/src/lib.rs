@@ -1,5 +1,6 @@
 //! The pulsekey web app. It talks only to the documented API, with the shared types.
 
+mod address;
 mod api;
 mod app;
 mod components;

@@ -14,93 +14,28 @@ use crate::pages::{
     fleet::FleetPage,
 };
 
-pub struct Fleet;
+/// A lazy route that shows `$page` to a signed-in user (of `$role`, when one is given).
+macro_rules! lazy_page {
+    ($route:ident, $page:ident $(, $role:expr)?) => {
+        pub struct $route;
 
-#[lazy_route]
-impl LazyRoute for Fleet {
-    fn data() -> Self {
-        Self
-    }
-    fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <RequireRole role=Role::Admin><FleetPage/></RequireRole> }.into_any()
-    }
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                Self
+            }
+            fn view(this: Self) -> AnyView {
+                let _ = this;
+                view! { <RequireRole $(role={$role})?><$page/></RequireRole> }.into_any()
+            }
+        }
+    };
 }
 
-pub struct Users;
-
-#[lazy_route]
-impl LazyRoute for Users {
-    fn data() -> Self {
-        Self
-    }
-    fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <RequireRole role=Role::Admin><AdminUsersPage/></RequireRole> }.into_any()
-    }
-}
-
-pub struct User;
-
-#[lazy_route]
-impl LazyRoute for User {
-    fn data() -> Self {
-        Self
-    }
-    fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <RequireRole role=Role::Admin><AdminUserPage/></RequireRole> }.into_any()
-    }
-}
-
-pub struct Servers;
-
-#[lazy_route]
-impl LazyRoute for Servers {
-    fn data() -> Self {
-        Self
-    }
-    fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <RequireRole role=Role::Admin><AdminServersPage/></RequireRole> }.into_any()
-    }
-}
-
-pub struct AuditLog;
-
-#[lazy_route]
-impl LazyRoute for AuditLog {
-    fn data() -> Self {
-        Self
-    }
-    fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <RequireRole role=Role::Admin><AuditLogPage/></RequireRole> }.into_any()
-    }
-}
-
-pub struct Account;
-
-#[lazy_route]
-impl LazyRoute for Account {
-    fn data() -> Self {
-        Self
-    }
-    fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <RequireRole><AccountPage/></RequireRole> }.into_any()
-    }
-}
-
-pub struct Dashboard;
-
-#[lazy_route]
-impl LazyRoute for Dashboard {
-    fn data() -> Self {
-        Self
-    }
-    fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <RequireRole role=Role::Customer><DashboardPage/></RequireRole> }.into_any()
-    }
-}
+lazy_page!(Fleet, FleetPage, Role::Admin);
+lazy_page!(Users, AdminUsersPage, Role::Admin);
+lazy_page!(User, AdminUserPage, Role::Admin);
+lazy_page!(Servers, AdminServersPage, Role::Admin);
+lazy_page!(AuditLog, AuditLogPage, Role::Admin);
+lazy_page!(Dashboard, DashboardPage, Role::Customer);
+lazy_page!(Account, AccountPage);

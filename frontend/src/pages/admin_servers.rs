@@ -3,72 +3,46 @@
 
 use leptos::prelude::*;
 use leptos_router::components::A;
-use leptos_router::hooks::{use_navigate, use_query_map};
-use leptos_router::params::ParamsMap;
 use pulsekey_types::{Connection, ServerListItem};
 
+use crate::address::ListAddress;
 use crate::api;
 use crate::components::error_view::Loaded;
 use crate::components::list_total::ListTotal;
+use crate::components::search_field::{PageSizeField, SearchField};
 use crate::components::status_badge::StatusBadge;
 use crate::components::user_picker::UserPicker;
 use crate::time_fmt;
 
 /// The address's parameters that the list understands, in the API's own names.
-const KEYS: [&str; 7] = [
+const KEYS: [&str; 8] = [
     "status",
     "connection",
     "version",
     "ownerId",
     "q",
     "sort",
+    "limit",
     "cursor",
 ];
 
-/// The query string for `params`, keeping only what the list understands; `except` left out.
-fn query_of(params: &ParamsMap, except: &str) -> String {
-    KEYS.iter()
-        .filter(|key| **key != except)
-        .filter_map(|key| {
-            let value = params.get(key)?;
-            (!value.trim().is_empty()).then(|| {
-                format!(
-                    "{key}={}",
-                    String::from(js_sys::encode_uri_component(value.trim()))
-                )
-            })
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
+const PAGE_SIZES: [&str; 3] = ["50", "100", "200"];
 
 #[component]
 pub fn AdminServersPage() -> impl IntoView {
     crate::app::page_title("Servers");
-    let query = use_query_map();
-    let navigate = use_navigate();
+    let address = ListAddress::new("/admin/servers", &KEYS);
     let live = crate::live::use_live();
     let servers = LocalResource::new(move || {
         live.track();
-        api::list_servers(query.with(|q| query_of(q, "")))
+        api::list_servers(address.query(&[]))
     });
-    let current = move |key: &'static str| query.with(|q| q.get(key).unwrap_or_default());
-    // A new filter starts again from the first page.
-    let set = move |key: &'static str, value: String| {
-        let mut params = query.get_untracked();
-        params.replace(key, value);
-        params.remove("cursor");
-        navigate(
-            &format!("/admin/servers?{}", query_of(&params, "")),
-            Default::default(),
-        );
-    };
+    let current = move |key: &'static str| address.get(key);
+    let set = move |key: &'static str, value: String| address.set(key, value, false);
     let select = {
-        let set = set.clone();
         move |key: &'static str,
               label: &'static str,
               options: &'static [(&'static str, &'static str)]| {
-            let set = set.clone();
             view! {
                 <label>
                     {label}
@@ -92,49 +66,12 @@ pub fn AdminServersPage() -> impl IntoView {
             }
         }
     };
-    let text = {
-        let set = set.clone();
-        move |key: &'static str, label: &'static str, placeholder: &'static str| {
-            let set = set.clone();
-            view! {
-                <label>
-                    {label}
-                    <input
-                        data-testid=format!("filter-{key}")
-                        placeholder=placeholder
-                        prop:value=move || current(key)
-                        on:change=move |ev| set(key, event_target_value(&ev))
-                    />
-                </label>
-            }
-        }
-    };
-    let next_page = {
-        let navigate = use_navigate();
-        move |cursor: String| {
-            let mut params = query.get_untracked();
-            params.replace("cursor", cursor);
-            navigate(
-                &format!("/admin/servers?{}", query_of(&params, "")),
-                Default::default(),
-            );
-        }
-    };
-    let first_page = {
-        let navigate = use_navigate();
-        move || {
-            navigate(
-                &query.with_untracked(|q| format!("/admin/servers?{}", query_of(q, "cursor"))),
-                Default::default(),
-            )
-        }
-    };
+    let next_page = move |cursor: String| address.set("cursor", cursor, false);
+    let first_page = move || address.set("cursor", String::new(), false);
     // The versions the fleet runs now, newest sample first, for the version picker.
     let versions = LocalResource::new(api::fleet);
     let version_picker = {
-        let set = set.clone();
         move || {
-            let set = set.clone();
             let options = move || {
                 let mut known: Vec<String> = versions
                     .get()
@@ -170,7 +107,6 @@ pub fn AdminServersPage() -> impl IntoView {
     };
     let owner = Signal::derive(move || current("ownerId").parse::<i64>().ok());
     let pick_owner = {
-        let set = set.clone();
         Callback::new(move |id: Option<i64>| {
             set("ownerId", id.map(|id| id.to_string()).unwrap_or_default())
         })
@@ -179,17 +115,16 @@ pub fn AdminServersPage() -> impl IntoView {
     view! {
         <h1>"Servers"</h1>
         <div class="filters">
-            {text("q", "Search", "server or customer")}
+            <SearchField address key="q" label="Search" testid="filter-q" placeholder="server or customer"/>
             {select("status", "Status", &[("", "Any"), ("ACTIVE", "Active"), ("GRACE", "Grace"), ("EXPIRED", "Expired")])}
             {select("connection", "Connection", &[("", "Any"), ("online", "Online"), ("late", "Late"), ("offline", "Offline"), ("never", "Never seen")])}
             <label>"Customer" <UserPicker testid="filter-owner" picked=owner on_pick=pick_owner/></label>
             {version_picker()}
             {select("sort", "Order", &[("", "Newest first"), ("name", "Name"), ("lastHeartbeatAt", "Last heartbeat")])}
+            <PageSizeField address sizes=&PAGE_SIZES/>
         </div>
         <Loaded>
             {move || {
-                let next_page = next_page.clone();
-                let first_page = first_page.clone();
                 Suspend::new(async move {
                     servers
                         .await

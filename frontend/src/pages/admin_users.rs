@@ -1,28 +1,25 @@
 //! `/admin/users`: search and page through accounts. The search, the page size and the page
 //! live in the address, so opening a user and coming Back lands on the same page.
 
-use std::time::Duration;
-
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
 use leptos_router::components::A;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::use_navigate;
 use pulsekey_types::{Role, UserView};
 
+use crate::address::ListAddress;
 use crate::api;
 use crate::components::error_view::Loaded;
 use crate::components::list_total::ListTotal;
+use crate::components::search_field::{PageSizeField, SearchField};
 use crate::time_fmt;
 
-/// How long typing must pause before the list is asked again.
-const TYPING_PAUSE: Duration = Duration::from_millis(300);
 const PAGE_SIZES: [&str; 3] = ["20", "50", "100"];
 
 #[component]
 pub fn AdminUsersPage() -> impl IntoView {
     crate::app::page_title("Users");
-    let query = use_query_map();
-    let param = move |key: &str| query.with(|q| q.get(key).unwrap_or_default());
+    let address = ListAddress::new("/admin/users", &["q", "limit", "cursor"]);
+    let param = move |key: &str| address.get(key);
     let live = crate::live::use_live();
     let users = LocalResource::new(move || {
         live.track();
@@ -30,86 +27,18 @@ pub fn AdminUsersPage() -> impl IntoView {
         let cursor = Some(param("cursor")).filter(|c| !c.is_empty());
         api::list_users(param("q"), cursor, limit)
     });
-    let navigate = use_navigate();
-    // Moves to the list with one parameter changed (and the page reset unless it is the
-    // page that changed). Typing replaces the history entry rather than adding one per key.
-    let go = move |key: &'static str, value: String, replace: bool| {
-        let mut params = query.get_untracked();
-        if key != "cursor" {
-            params.remove("cursor");
-        }
-        if value.is_empty() {
-            params.remove(key);
-        } else {
-            params.replace(key, value);
-        }
-        let search: Vec<String> = ["q", "limit", "cursor"]
-            .iter()
-            .filter_map(|k| {
-                params
-                    .get(k)
-                    .map(|v| format!("{k}={}", String::from(js_sys::encode_uri_component(&v))))
-            })
-            .collect();
-        navigate(
-            &format!("/admin/users?{}", search.join("&")),
-            NavigateOptions {
-                replace,
-                ..Default::default()
-            },
-        );
-    };
-    let typed = RwSignal::new(param("q"));
-    let typing = StoredValue::new(0u32);
-    let on_type = {
-        let go = go.clone();
-        move |ev| {
-            typed.set(event_target_value(&ev));
-            typing.update_value(|n| *n += 1);
-            let this = typing.get_value();
-            let go = go.clone();
-            set_timeout(
-                move || {
-                    if typing.get_value() == this {
-                        go("q", typed.get_untracked().trim().to_owned(), true);
-                    }
-                },
-                TYPING_PAUSE,
-            );
-        }
-    };
-    let size = {
-        let go = go.clone();
-        move |ev| go("limit", event_target_value(&ev), false)
-    };
+    let go =
+        move |key: &'static str, value: String, replace: bool| address.set(key, value, replace);
 
     view! {
         <h1>"Users"</h1>
         <NewUser/>
         <div class="filters">
-            <label>
-                "Search"
-                <input
-                    data-testid="user-search"
-                    type="search"
-                    placeholder="name or email"
-                    prop:value=move || typed.get()
-                    on:input=on_type
-                />
-            </label>
-            <label>
-                "Per page"
-                <select data-testid="page-size" prop:value=move || param("limit") on:change=size>
-                    {PAGE_SIZES
-                        .iter()
-                        .map(|n| view! { <option value=*n selected=move || param("limit").as_str() == *n>{*n}</option> })
-                        .collect_view()}
-                </select>
-            </label>
+            <SearchField address key="q" label="Search" testid="user-search" placeholder="name or email"/>
+            <PageSizeField address sizes=&PAGE_SIZES/>
         </div>
         <Loaded>
             {move || {
-                let go = go.clone();
                 Suspend::new(async move {
                 users
                     .await
@@ -125,7 +54,7 @@ pub fn AdminUsersPage() -> impl IntoView {
                             };
                             return view! { <p class="empty" data-testid="no-users">{text}</p> }.into_any();
                         }
-                        let (first, later) = (go.clone(), go.clone());
+                        let (first, later) = (go, go);
                         view! {
                             <ListTotal total=page.total capped=page.total_capped one="user" many="users"/>
                             <table class="list fixed" data-testid="user-table">

@@ -1,23 +1,27 @@
 use leptos::prelude::*;
 use pulsekey_types::AuditEntry;
 
+use crate::address::ListAddress;
 use crate::api;
 use crate::components::error_view::Loaded;
 use crate::components::list_total::ListTotal;
+use crate::components::search_field::PageSizeField;
 use crate::components::user_picker::UserPicker;
+
+/// The address's parameters: the filters as a person set them (days as picked), the page.
+const KEYS: [&str; 7] = [
+    "action", "target", "userId", "from", "to", "limit", "cursor",
+];
+const PAGE_SIZES: [&str; 3] = ["25", "50", "100"];
 
 #[component]
 pub fn AuditLogPage() -> impl IntoView {
     crate::app::page_title("Audit log");
-    let action = RwSignal::new(String::new());
-    let target = RwSignal::new(String::new());
-    // The user filter takes a username (or an id); the API takes the id.
-    let user_id = RwSignal::new(None::<i64>);
-    let from = RwSignal::new(String::new());
-    let to = RwSignal::new(String::new());
-    let cursor = RwSignal::new(None::<String>);
-    // The query string for the current filters. Dates are the viewer's days, as the table
-    // shows times in local time: From is local midnight, To the end of that local day.
+    let address = ListAddress::new("/admin/audit-log", &KEYS);
+    let param = move |key: &'static str| address.get(key);
+    let set = move |key: &'static str, value: String| address.set(key, value, false);
+    // The API's query for the filters. Dates are the viewer's days, as the table shows times
+    // in local time: From is local midnight, To the end of that local day.
     let filter = Memo::new(move |_| {
         let mut q = String::new();
         let mut add = |name: &str, value: String| {
@@ -28,22 +32,25 @@ pub fn AuditLogPage() -> impl IntoView {
                 ));
             }
         };
-        add("action", action.get());
-        add("target", target.get());
-        add(
-            "userId",
-            user_id.get().map(|id| id.to_string()).unwrap_or_default(),
-        );
-        add("from", local_day_bound(&from.get(), false));
-        add("to", local_day_bound(&to.get(), true));
+        add("action", param("action"));
+        add("target", param("target"));
+        add("userId", param("userId"));
+        add("from", local_day_bound(&param("from"), false));
+        add("to", local_day_bound(&param("to"), true));
         q
     });
     let live = crate::live::use_live();
     let page = LocalResource::new(move || {
         live.track();
-        api::audit_log(filter.get(), cursor.get())
+        let limit = Some(param("limit"))
+            .filter(|l| !l.is_empty())
+            .unwrap_or_else(|| "25".into());
+        api::audit_log(
+            format!("limit={limit}{}", filter.get()),
+            Some(param("cursor")).filter(|c| !c.is_empty()),
+        )
     });
-    let input = move |signal: RwSignal<String>,
+    let input = move |key: &'static str,
                       testid: &'static str,
                       placeholder: &'static str,
                       kind: &'static str| {
@@ -52,14 +59,12 @@ pub fn AuditLogPage() -> impl IntoView {
                 data-testid=testid
                 placeholder=placeholder
                 type=kind
-                prop:value=move || signal.get()
-                on:change=move |ev| {
-                    cursor.set(None);
-                    signal.set(event_target_value(&ev));
-                }
+                prop:value=move || param(key)
+                on:change=move |ev| set(key, event_target_value(&ev))
             />
         }
     };
+    let user = Signal::derive(move || param("userId").parse::<i64>().ok());
     view! {
         <h1>"Audit log"</h1>
         <div class="filters">
@@ -67,32 +72,32 @@ pub fn AuditLogPage() -> impl IntoView {
                 "Action"
                 <select
                     data-testid="filter-action"
-                    on:change=move |ev| {
-                        cursor.set(None);
-                        action.set(event_target_value(&ev));
-                    }
+                    prop:value=move || param("action")
+                    on:change=move |ev| set("action", event_target_value(&ev))
                 >
                     <option value="">"Any"</option>
                     {ACTIONS
                         .iter()
-                        .map(|(value, text)| view! { <option value=*value>{*text}</option> })
+                        .map(|(value, text)| {
+                            view! { <option value=*value selected=move || param("action") == *value>{*text}</option> }
+                        })
                         .collect_view()}
                 </select>
             </label>
-            <label>"Server id" {input(target, "filter-target", "e.g. 42", "text")}</label>
+            <label>"Server id" {input("target", "filter-target", "e.g. 42", "text")}</label>
             <label>
                 "By user"
                 <UserPicker
                     testid="filter-user"
-                    picked=user_id
-                    on_pick=Callback::new(move |id| {
-                        cursor.set(None);
-                        user_id.set(id);
+                    picked=user
+                    on_pick=Callback::new(move |id: Option<i64>| {
+                        set("userId", id.map(|id| id.to_string()).unwrap_or_default())
                     })
                 />
             </label>
-            <label>"From" {input(from, "filter-from", "from", "date")}</label>
-            <label>"To" {input(to, "filter-to", "to", "date")}</label>
+            <label>"From" {input("from", "filter-from", "from", "date")}</label>
+            <label>"To" {input("to", "filter-to", "to", "date")}</label>
+            <PageSizeField address sizes=&PAGE_SIZES/>
             // `download`: the browser saves the file; the app's router leaves the link alone.
             <a data-testid="export-csv" download="audit-log.csv" href=move || format!("/api/v1/audit-log?format=csv{}", filter.get())>"Export CSV"</a>
             <a data-testid="export-jsonl" download="audit-log.jsonl" href=move || format!("/api/v1/audit-log?format=jsonl{}", filter.get())>"Export JSON lines"</a>
@@ -101,6 +106,12 @@ pub fn AuditLogPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 page.await
                     .map(|page| {
+                        if page.items.is_empty() {
+                            return view! {
+                                <p class="empty" data-testid="no-entries">"No entry matches these filters."</p>
+                            }
+                                .into_any();
+                        }
                         let next = page.next_cursor.clone();
                         view! {
                             <ListTotal total=page.total capped=page.total_capped one="entry" many="entries"/>
@@ -113,10 +124,23 @@ pub fn AuditLogPage() -> impl IntoView {
                                 </tbody>
                             </table>
                             <div class="actions">
-                                <button data-testid="newest-page" disabled=move || cursor.with(Option::is_none) on:click=move |_| cursor.set(None)>"Newest"</button>
-                                <button disabled=next.is_none() on:click=move |_| cursor.set(next.clone())>"Older"</button>
+                                <button
+                                    data-testid="newest-page"
+                                    disabled=move || param("cursor").is_empty()
+                                    on:click=move |_| set("cursor", String::new())
+                                >
+                                    "Newest"
+                                </button>
+                                <button
+                                    data-testid="older-page"
+                                    disabled=next.is_none()
+                                    on:click=move |_| set("cursor", next.clone().unwrap_or_default())
+                                >
+                                    "Older"
+                                </button>
                             </div>
                         }
+                            .into_any()
                     })
             })}
         </Loaded>

@@ -271,6 +271,14 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     browser.text_of("password-reset").await;
     server.login("dora", "doras-password-2").await;
     browser.client.back().await.unwrap();
+    // A bigger page holds them all.
+    browser.select("page-size", "50").await;
+    browser
+        .wait_text("user-table", |t| {
+            t.contains("cust-00") && t.contains("dora")
+        })
+        .await;
+    assert!(!browser.is_enabled("next-page").await);
     // Search waits for typing to pause, and says when nothing matches.
     browser.type_into("user-search", "cust-1").await;
     browser
@@ -279,7 +287,7 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         })
         .await;
     let searched = browser.client.current_url().await.unwrap();
-    assert_eq!(searched.query(), Some("q=cust-1"));
+    assert_eq!(searched.query(), Some("q=cust-1&limit=50"));
     browser.type_into("user-search", "nobody-like-this").await;
     browser.text_of("no-users").await;
 
@@ -489,6 +497,28 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     browser
         .wait_text("audit-table", |t| t.contains("server.license.reinstate"))
         .await;
+    // The filters live in the address: a reload (or a shared link) shows the same list.
+    let address = browser.client.current_url().await.unwrap();
+    assert!(
+        address
+            .query()
+            .unwrap_or_default()
+            .contains(&format!("from={today}&to={today}")),
+        "{address}"
+    );
+    browser.client.refresh().await.unwrap();
+    browser
+        .wait_text("audit-table", |t| t.contains("server.license.reinstate"))
+        .await;
+    assert_eq!(browser.value("filter-from").await, today);
+    assert_eq!(browser.value("filter-user").await, "admin");
+    browser.type_into("filter-target", "999999\n").await;
+    let empty = browser.text_of("no-entries").await;
+    assert!(empty.contains("No entry matches"), "{empty}");
+    browser.type_into("filter-target", "\n").await;
+    browser
+        .wait_text("audit-table", |t| t.contains("server.license.reinstate"))
+        .await;
     // The export is the file itself, not a page of the app.
     browser.click("export-csv").await;
     let csv = browser.downloaded("audit-log.csv").await;
@@ -532,6 +562,21 @@ async fn admin_and_customer_walk_through_the_seed_page() {
             t.contains("acme-prod") && t.contains("acme-staging")
         })
         .await;
+    // The search waits for typing to pause, and goes into the address.
+    browser.type_into("filter-q", "staging").await;
+    let searched = browser
+        .wait_text("server-table", |t| !t.contains("acme-prod"))
+        .await;
+    assert!(searched.contains("acme-staging"), "{searched}");
+    let address = browser.client.current_url().await.unwrap();
+    assert_eq!(address.query(), Some("q=staging"));
+    browser.type_into("filter-q", "acme").await;
+    browser
+        .wait_text("server-table", |t| t.contains("acme-prod"))
+        .await;
+    let address = browser.client.current_url().await.unwrap();
+    assert_eq!(address.query(), Some("q=acme"));
+    browser.client.goto(&url("/admin/servers")).await.unwrap();
     // Pickers, not ids: a customer by name, a version among those the fleet runs.
     browser.type_into("filter-owner", "acme\n").await;
     browser.wait_text("list-total", |t| t == "2 servers").await;

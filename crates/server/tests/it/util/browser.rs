@@ -248,6 +248,16 @@ impl Browser {
             .unwrap();
     }
 
+    /// An input's or a select's current value.
+    pub async fn value(&self, test_id: &str) -> String {
+        self.element(test_id)
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
     /// Whether no element with this `data-testid` is on the page now.
     pub async fn absent(&self, test_id: &str) -> bool {
         let selector = format!("[data-testid='{test_id}']");

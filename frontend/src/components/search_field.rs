@@ -1,0 +1,78 @@
+//! The fields above a list that change it through the address: the search box (the list is
+//! asked again when typing pauses, not at every key) and the page size.
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+
+use crate::address::ListAddress;
+
+/// How long typing must pause before the list is asked again.
+const TYPING_PAUSE: Duration = Duration::from_millis(300);
+
+/// Writes what is typed into the address parameter `key` once typing pauses, replacing the
+/// history entry (one Back leaves the search, not one letter of it).
+#[component]
+pub fn SearchField(
+    address: ListAddress,
+    key: &'static str,
+    label: &'static str,
+    testid: &'static str,
+    placeholder: &'static str,
+) -> impl IntoView {
+    let typed = RwSignal::new(address.get_untracked(key));
+    // Back, or a link, changes the address under the field.
+    Effect::new(move || {
+        let searched = address.get(key);
+        if typed.with_untracked(|t| t.trim() != searched) {
+            typed.set(searched);
+        }
+    });
+    let typing = StoredValue::new(0u32);
+    let on_input = move |ev| {
+        typed.set(event_target_value(&ev));
+        typing.update_value(|n| *n += 1);
+        let this = typing.get_value();
+        set_timeout(
+            move || {
+                if typing.get_value() == this {
+                    address.set(key, typed.get_untracked().trim().to_owned(), true);
+                }
+            },
+            TYPING_PAUSE,
+        );
+    };
+    view! {
+        <label>
+            {label}
+            <input
+                data-testid=testid
+                type="search"
+                placeholder=placeholder
+                prop:value=move || typed.get()
+                on:input=on_input
+            />
+        </label>
+    }
+}
+
+/// How many rows a page of the list holds, in the address's `limit` (the first size is the
+/// API's default for the list).
+#[component]
+pub fn PageSizeField(address: ListAddress, sizes: &'static [&'static str]) -> impl IntoView {
+    view! {
+        <label>
+            "Per page"
+            <select
+                data-testid="page-size"
+                prop:value=move || address.get("limit")
+                on:change=move |ev| address.set("limit", event_target_value(&ev), false)
+            >
+                {sizes
+                    .iter()
+                    .map(|n| view! { <option value=*n selected=move || address.get("limit").as_str() == *n>{*n}</option> })
+                    .collect_view()}
+            </select>
+        </label>
+    }
+}
