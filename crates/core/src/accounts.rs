@@ -3,6 +3,7 @@
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use pulsekey_db::Total;
 use pulsekey_db::{DbConnection, DbError, sessions, tokens, users};
 use pulsekey_types::{CreateUserRequest, Role, UpdateUserRequest, UserView};
 use serde_json::json;
@@ -385,7 +386,9 @@ pub fn list_users(
         limit: limit + 1,
     };
     let rows = users::list(conn, &query)?;
-    let total = users::total(conn, &query)?;
+    let total = Total::of_page(query.before_id.is_none(), rows.len(), limit, || {
+        users::total(conn, &query)
+    })?;
     let more = rows.len() as i64 > limit;
     let mut items: Vec<UserView> = rows.iter().take(limit as usize).map(view).collect();
     let next_cursor = if more {

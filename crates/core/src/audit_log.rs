@@ -1,6 +1,7 @@
 //! Reading the audit log: filtered keyset pages and CSV / JSON-lines exports.
 
 use pulsekey_db::DbConnection;
+use pulsekey_db::Total;
 use pulsekey_db::audit::{self, AuditListed, AuditQuery};
 use pulsekey_types::{AuditEntry, AuditPage};
 use time::OffsetDateTime;
@@ -94,7 +95,9 @@ pub fn page(
     let limit = check_limit(limit)?;
     let query = filter.query(parse_cursor(cursor)?, limit + 1);
     let rows = audit::list(conn, &query)?;
-    let total = audit::total(conn, &query)?;
+    let total = Total::of_page(query.before_id.is_none(), rows.len(), limit, || {
+        audit::total(conn, &query)
+    })?;
     let more = rows.len() as i64 > limit;
     let items: Vec<AuditEntry> = rows.iter().take(limit as usize).map(entry).collect();
     let next_cursor = if more {

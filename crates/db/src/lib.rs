@@ -17,6 +17,7 @@ pub mod server_events;
 pub mod servers;
 pub mod sessions;
 mod sql;
+pub use sql::Total;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tokens;

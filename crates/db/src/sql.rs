@@ -24,7 +24,23 @@ pub struct Total {
 }
 
 impl Total {
-    pub const CAP: i64 = 10_000;
+    pub const CAP: i64 = 1_000;
+
+    /// The total of a list whose page, asked for `limit + 1` rows, came back with `rows`: a
+    /// first page that holds every match is its own count (which spares a second scan when
+    /// few rows match); otherwise `count` counts.
+    pub fn of_page<E>(
+        first_page: bool,
+        rows: usize,
+        limit: i64,
+        count: impl FnOnce() -> Result<Total, E>,
+    ) -> Result<Total, E> {
+        if first_page && rows as i64 <= limit {
+            Ok(Self::of(rows))
+        } else {
+            count()
+        }
+    }
 
     /// From the ids of up to `CAP + 1` matching rows.
     pub fn of(matched: usize) -> Self {

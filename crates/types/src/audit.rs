@@ -32,8 +32,8 @@ pub struct AuditEntry {
 pub struct AuditPage {
     pub items: Vec<AuditEntry>,
     pub next_cursor: Option<String>,
-    /// How many entries the filters match on every page together, counted up to 10,000.
+    /// How many entries the filters match on every page together, counted up to 1,000.
     pub total: u64,
-    /// There are more than `total`: counting stopped at 10,000.
+    /// There are more than `total`: counting stopped at 1,000.
     pub total_capped: bool,
 }

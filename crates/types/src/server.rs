@@ -44,9 +44,9 @@ pub struct ServerPage {
     pub items: Vec<ServerListItem>,
     /// Pass as `cursor` (with the same filters and sort) for the next page; null on the last.
     pub next_cursor: Option<String>,
-    /// How many servers the filters match on every page together, counted up to 10,000.
+    /// How many servers the filters match on every page together, counted up to 1,000.
     pub total: u64,
-    /// There are more than `total`: counting stopped at 10,000.
+    /// There are more than `total`: counting stopped at 1,000.
     pub total_capped: bool,
 }
 

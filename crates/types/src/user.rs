@@ -55,9 +55,9 @@ pub struct UserView {
 pub struct UserList {
     pub items: Vec<UserView>,
     pub next_cursor: Option<String>,
-    /// How many users the filters match on every page together, counted up to 10,000.
+    /// How many users the filters match on every page together, counted up to 1,000.
     pub total: u64,
-    /// There are more than `total`: counting stopped at 10,000.
+    /// There are more than `total`: counting stopped at 1,000.
     pub total_capped: bool,
 }
 

@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-/// "2,001 users" above a list; past the count's cap, "More than 10,000 users".
+/// "2,001 users" above a list; past the count's cap, "More than 1,000 users".
 #[component]
 pub fn ListTotal(total: u64, capped: bool, one: &'static str, many: &'static str) -> impl IntoView {
     view! { <p class="list-total" data-testid="list-total">{total_text(total, capped, one, many)}</p> }
@@ -42,8 +42,8 @@ mod tests {
             "1,000,000 users"
         );
         assert_eq!(
-            total_text(10_000, true, "server", "servers"),
-            "More than 10,000 servers"
+            total_text(1_000, true, "server", "servers"),
+            "More than 1,000 servers"
         );
     }
 }

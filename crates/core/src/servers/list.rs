@@ -3,6 +3,7 @@
 //! verdict would give now, the connection measured in heartbeat intervals.
 
 use pulsekey_db::DbConnection;
+use pulsekey_db::Total;
 use pulsekey_db::servers::list::{
     self, After, EffectiveStatus, LastHeartbeat, Order, ServerListQuery,
 };
@@ -148,7 +149,9 @@ pub fn list_servers(
         now: pulsekey_db::to_stored(now),
     };
     let rows = list::list(conn, &query)?;
-    let total = list::total(conn, &query)?;
+    let total = Total::of_page(query.after.is_none(), rows.len(), limit, || {
+        list::total(conn, &query)
+    })?;
     let more = rows.len() as i64 > limit;
     let items: Vec<ServerListItem> = rows
         .into_iter()
