@@ -182,9 +182,10 @@ pub async fn fleet_history(hours: i64) -> Result<FleetHistory, ApiError> {
     .await
 }
 
-/// `query`: the list's filters, order and cursor, already encoded (`status=GRACE&sort=name`).
+/// `query`: the list's filters, order, page size and cursor, already encoded
+/// (`status=GRACE&sort=name`); without a `limit` the API's default page is 50.
 pub async fn list_servers(query: String) -> Result<ServerPage, ApiError> {
-    get(&format!("/api/v1/servers?limit=50&{query}")).await
+    get(&format!("/api/v1/servers?{query}")).await
 }
 
 pub async fn get_server(id: i64) -> Result<ServerView, ApiError> {

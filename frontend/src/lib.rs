@@ -42,7 +42,7 @@ fn show_crash_notice() {
     notice.set_inner_html(
         "<p><strong>The web app stopped.</strong> Part of it could not be loaded: the \
          connection dropped, or pulsekey was upgraded since this page was opened.</p>\
-         <p><a href=\"\">Reload the page</a> to continue.</p>",
+         <p><a href=\"\" rel=\"external\">Reload the page</a> to continue.</p>",
     );
     let _ = body.prepend_with_node_1(&notice);
 }

@@ -65,7 +65,7 @@ pub fn PageSizeField(address: ListAddress, sizes: &'static [&'static str]) -> im
             "Per page"
             <select
                 data-testid="page-size"
-                prop:value=move || address.get("limit")
+                prop:value=move || Some(address.get("limit")).filter(|l| !l.is_empty()).unwrap_or_else(|| sizes[0].to_owned())
                 on:change=move |ev| address.set("limit", event_target_value(&ev), false)
             >
                 {sizes

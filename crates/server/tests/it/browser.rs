@@ -593,8 +593,15 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         .wait_text("server-table", |t| !t.contains("acme-staging"))
         .await;
     assert!(running.contains("acme-prod"), "{running}");
-    browser.client.back().await.unwrap();
-    browser.client.back().await.unwrap();
+    // A page size of one's own keeps the list (the API takes one limit).
+    browser.select("page-size", "100").await;
+    browser.wait_text("list-total", |t| t == "1 server").await;
+    let address = browser.client.current_url().await.unwrap();
+    assert!(
+        address.query().unwrap_or_default().ends_with("&limit=100"),
+        "{address}"
+    );
+    browser.text_of("server-table").await;
 
     // The card names its connection, lists its events, renames and deletes its server.
     browser
