@@ -1,9 +1,12 @@
 //! Users, passwords and sessions.
 
+mod list;
+
+pub use list::list_users;
+
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use pulsekey_db::Total;
 use pulsekey_db::{DbConnection, DbError, sessions, tokens, users};
 use pulsekey_types::{CreateUserRequest, Role, UpdateUserRequest, UserView};
 use serde_json::json;
@@ -370,61 +373,9 @@ pub fn check_limit(limit: Option<i64>) -> Result<i64, DomainError> {
     }
 }
 
-/// One page of users, newest first, and the cursor of the next page if there is one.
-pub fn list_users(
-    conn: &mut DbConnection,
-    role: Option<Role>,
-    search: Option<String>,
-    cursor: Option<&str>,
-    limit: Option<i64>,
-) -> Result<pulsekey_types::UserList, DomainError> {
-    let limit = check_limit(limit)?;
-    let query = users::UserQuery {
-        role: role.map(|r| r.as_str().to_owned()),
-        search: crate::text_filter("q", search)?,
-        before_id: parse_cursor(cursor)?,
-        limit: limit + 1,
-    };
-    let rows = users::list(conn, &query)?;
-    let total = Total::of_page(query.before_id.is_none(), rows.len(), limit, || {
-        users::total(conn, &query)
-    })?;
-    let more = rows.len() as i64 > limit;
-    let mut items: Vec<UserView> = rows.iter().take(limit as usize).map(view).collect();
-    let next_cursor = if more {
-        items.last().map(|u| u.id.to_string())
-    } else {
-        None
-    };
-    with_last_heartbeats(conn, &mut items)?;
-    Ok(pulsekey_types::UserList {
-        items,
-        next_cursor,
-        total: total.count as u64,
-        total_capped: total.capped,
-    })
-}
-
-/// Fills in each user's latest heartbeat across their servers, in one query.
-fn with_last_heartbeats(
-    conn: &mut DbConnection,
-    users: &mut [UserView],
-) -> Result<(), DomainError> {
-    let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
-    let latest: std::collections::HashMap<i64, time::PrimitiveDateTime> =
-        pulsekey_db::servers::last_heartbeat_by_owner(conn, &ids)?
-            .into_iter()
-            .filter_map(|(owner, at)| Some((owner, at?)))
-            .collect();
-    for user in users.iter_mut() {
-        user.last_heartbeat_at = latest.get(&user.id).copied().map(pulsekey_db::from_stored);
-    }
-    Ok(())
-}
-
 pub fn get_user(conn: &mut DbConnection, id: i64) -> Result<UserView, DomainError> {
     let mut user = [view(&users::find(conn, id).map_err(not_found)?)];
-    with_last_heartbeats(conn, &mut user)?;
+    list::with_last_heartbeats(conn, &mut user)?;
     let [user] = user;
     Ok(user)
 }

@@ -2,8 +2,8 @@
 
 use pulsekey_db::DbConnection;
 use pulsekey_db::Total;
-use pulsekey_db::audit::{self, AuditListed, AuditQuery};
-use pulsekey_types::{AuditEntry, AuditPage};
+use pulsekey_db::audit::{self, AuditListed, AuditOrder, AuditQuery};
+use pulsekey_types::{AuditEntry, AuditPage, AuditSort};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -19,6 +19,7 @@ pub struct AuditFilter {
     user_id: Option<i64>,
     from: Option<OffsetDateTime>,
     to: Option<OffsetDateTime>,
+    sort: AuditSort,
 }
 
 pub(crate) fn parse_time(
@@ -48,6 +49,7 @@ impl AuditFilter {
         user_id: Option<i64>,
         from: Option<&str>,
         to: Option<&str>,
+        sort: AuditSort,
     ) -> Result<Self, DomainError> {
         Ok(Self {
             action: crate::text_filter("action", action)?,
@@ -55,17 +57,22 @@ impl AuditFilter {
             user_id,
             from: parse_time("from", from)?,
             to: parse_time("to", to)?,
+            sort,
         })
     }
 
-    fn query(&self, before_id: Option<i64>, limit: i64) -> AuditQuery {
+    /// The query of the page that follows the entry `past` (the first page without one).
+    fn query(&self, past: Option<i64>, limit: i64) -> AuditQuery {
         AuditQuery {
             action: self.action.clone(),
             target: self.target,
             user_id: self.user_id,
             from: self.from.map(pulsekey_db::to_stored),
             to: self.to.map(pulsekey_db::to_stored),
-            before_id,
+            order: match self.sort {
+                AuditSort::Newest => AuditOrder::Newest { before_id: past },
+                AuditSort::Oldest => AuditOrder::Oldest { after_id: past },
+            },
             limit,
         }
     }
@@ -93,24 +100,45 @@ pub fn page(
     limit: Option<i64>,
 ) -> Result<AuditPage, DomainError> {
     let limit = check_limit(limit)?;
-    let query = filter.query(parse_cursor(cursor)?, limit + 1);
+    let query = filter.query(past_of(filter.sort, cursor)?, limit + 1);
     let rows = audit::list(conn, &query)?;
-    let total = Total::of_page(query.before_id.is_none(), rows.len(), limit, || {
+    let total = Total::of_page(query.order.is_first_page(), rows.len(), limit, || {
         audit::total(conn, &query)
     })?;
     let more = rows.len() as i64 > limit;
     let items: Vec<AuditEntry> = rows.iter().take(limit as usize).map(entry).collect();
-    let next_cursor = if more {
-        items.last().map(|e| e.id.to_string())
-    } else {
-        None
-    };
+    let next_cursor = more
+        .then(|| items.last().map(|e| cursor_of(filter.sort, e.id)))
+        .flatten();
     Ok(AuditPage {
         items,
         next_cursor,
         total: total.count as u64,
         total_capped: total.capped,
     })
+}
+
+/// The cursor after the entry `id`: the id itself newest first (as it always was), and
+/// `o.` before it oldest first, so that a cursor of one order is refused by the other.
+fn cursor_of(sort: AuditSort, id: i64) -> String {
+    match sort {
+        AuditSort::Newest => id.to_string(),
+        AuditSort::Oldest => format!("o.{id}"),
+    }
+}
+
+fn past_of(sort: AuditSort, cursor: Option<&str>) -> Result<Option<i64>, DomainError> {
+    let cursor = cursor.filter(|c| !c.is_empty());
+    match (sort, cursor) {
+        (_, None) => Ok(None),
+        (AuditSort::Newest, Some(id)) => parse_cursor(Some(id)),
+        (AuditSort::Oldest, Some(cursor)) => match cursor.strip_prefix("o.") {
+            Some(id) => parse_cursor(Some(id)),
+            None => Err(DomainError::Validation(
+                "cursor is not valid for this sort".into(),
+            )),
+        },
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,15 +173,16 @@ impl ExportFormat {
     }
 }
 
-/// One chunk of an export, and the id to continue before (None when this was the last).
+/// One chunk of an export in the filter's order, and the id to continue past (None when
+/// this was the last).
 pub fn export_chunk(
     conn: &mut DbConnection,
     filter: &AuditFilter,
-    before_id: Option<i64>,
+    past: Option<i64>,
     format: ExportFormat,
     with_header: bool,
 ) -> Result<(Vec<u8>, Option<i64>), DomainError> {
-    let rows = audit::list(conn, &filter.query(before_id, EXPORT_CHUNK))?;
+    let rows = audit::list(conn, &filter.query(past, EXPORT_CHUNK))?;
     let mut out = Vec::new();
     if with_header && format == ExportFormat::Csv {
         out.extend_from_slice(b"id,at,action,target,userId,username,metadata,ip\n");
@@ -220,8 +249,28 @@ mod tests {
 
     #[test]
     fn filter_times_must_be_rfc3339() {
-        assert!(AuditFilter::parse(None, None, None, Some("2026-01-01T00:00:00Z"), None).is_ok());
-        assert!(AuditFilter::parse(None, None, None, Some("yesterday"), None).is_err());
+        let parse =
+            |from| AuditFilter::parse(None, None, None, Some(from), None, AuditSort::Newest);
+        assert!(parse("2026-01-01T00:00:00Z").is_ok());
+        assert!(parse("yesterday").is_err());
         assert!(ExportFormat::parse("xml").is_err());
+    }
+
+    #[test]
+    fn each_sort_reads_back_its_own_cursor_and_refuses_the_other() {
+        for sort in [AuditSort::Newest, AuditSort::Oldest] {
+            assert_eq!(past_of(sort, Some(&cursor_of(sort, 42))).unwrap(), Some(42));
+            assert_eq!(past_of(sort, Some("")).unwrap(), None);
+        }
+        let newest = cursor_of(AuditSort::Newest, 42);
+        let oldest = cursor_of(AuditSort::Oldest, 42);
+        for (sort, cursor) in [
+            (AuditSort::Newest, oldest.as_str()),
+            (AuditSort::Oldest, newest.as_str()),
+            (AuditSort::Oldest, "o.-1"),
+            (AuditSort::Oldest, "o.x"),
+        ] {
+            assert!(past_of(sort, Some(cursor)).is_err(), "{sort:?} {cursor}");
+        }
     }
 }

@@ -33,7 +33,7 @@ pub struct AuditInsertForm<'a> {
     pub ip: Option<&'a str>,
 }
 
-/// Filters and page of an audit listing; newest first, `before_id` is the keyset cursor.
+/// Filters, order and page of an audit listing.
 #[derive(Debug, Default, Clone)]
 pub struct AuditQuery {
     pub action: Option<String>,
@@ -41,8 +41,31 @@ pub struct AuditQuery {
     pub user_id: Option<i64>,
     pub from: Option<PrimitiveDateTime>,
     pub to: Option<PrimitiveDateTime>,
-    pub before_id: Option<i64>,
+    pub order: AuditOrder,
     pub limit: i64,
+}
+
+/// The order of a listing, and where its page starts: just past the previous page's
+/// last entry (the keyset cursor). Ids are the order entries were written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditOrder {
+    Newest { before_id: Option<i64> },
+    Oldest { after_id: Option<i64> },
+}
+
+impl Default for AuditOrder {
+    fn default() -> Self {
+        Self::Newest { before_id: None }
+    }
+}
+
+impl AuditOrder {
+    pub fn is_first_page(self) -> bool {
+        matches!(
+            self,
+            Self::Newest { before_id: None } | Self::Oldest { after_id: None }
+        )
+    }
 }
 
 pub fn insert(conn: &mut DbConnection, form: &AuditInsertForm<'_>) -> Result<i64, DbError> {
@@ -93,13 +116,21 @@ pub fn list(conn: &mut DbConnection, query: &AuditQuery) -> Result<Vec<AuditList
             .into_boxed(),
         query
     );
-    if let Some(before) = query.before_id {
-        select = select.filter(audit_log::id.lt(before));
-    }
-    let rows: Vec<(AuditRow, Option<i64>)> = select
-        .order(audit_log::id.desc())
-        .limit(query.limit)
-        .load(conn)?;
+    select = match query.order {
+        AuditOrder::Newest { before_id } => {
+            if let Some(before) = before_id {
+                select = select.filter(audit_log::id.lt(before));
+            }
+            select.order(audit_log::id.desc())
+        }
+        AuditOrder::Oldest { after_id } => {
+            if let Some(after) = after_id {
+                select = select.filter(audit_log::id.gt(after));
+            }
+            select.order(audit_log::id.asc())
+        }
+    };
+    let rows: Vec<(AuditRow, Option<i64>)> = select.limit(query.limit).load(conn)?;
     Ok(rows
         .into_iter()
         .map(|(row, target_owner_id)| AuditListed {

@@ -46,14 +46,40 @@ pub struct UserUpdateForm {
     pub updated_at: Option<PrimitiveDateTime>,
 }
 
-/// Filters and page of a user listing; newest first, `before_id` is the keyset cursor.
+/// Filters, order and page of a user listing.
 #[derive(Debug, Default, Clone)]
 pub struct UserQuery {
     pub role: Option<String>,
     /// Case-insensitive substring of username or email.
     pub search: Option<String>,
-    pub before_id: Option<i64>,
+    pub order: UserOrder,
     pub limit: i64,
+}
+
+/// The order of a listing, and where its page starts: just past the previous page's
+/// last row (the keyset cursor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserOrder {
+    /// Newest first: ids below `before_id`.
+    Newest { before_id: Option<i64> },
+    /// By username whatever its case (the `lower(username)` index): lower-cased names
+    /// above `after`, which a unique index makes a place of its own.
+    Username { after: Option<String> },
+}
+
+impl Default for UserOrder {
+    fn default() -> Self {
+        Self::Newest { before_id: None }
+    }
+}
+
+impl UserOrder {
+    pub fn is_first_page(&self) -> bool {
+        matches!(
+            self,
+            Self::Newest { before_id: None } | Self::Username { after: None }
+        )
+    }
 }
 
 pub fn insert(conn: &mut DbConnection, form: &UserInsertForm<'_>) -> Result<UserRow, DbError> {
@@ -113,18 +139,64 @@ pub fn count_other_enabled_admins(conn: &mut DbConnection, except: i64) -> Resul
 }
 
 pub fn list(conn: &mut DbConnection, query: &UserQuery) -> Result<Vec<UserRow>, DbError> {
+    match &query.order {
+        UserOrder::Newest { before_id } => newest(conn, query, *before_id),
+        UserOrder::Username { after } => by_username(conn, query, after.as_deref()),
+    }
+}
+
+fn newest(
+    conn: &mut DbConnection,
+    query: &UserQuery,
+    before_id: Option<i64>,
+) -> Result<Vec<UserRow>, DbError> {
     if let Some(search) = trigram_search(conn, query) {
         let DbConnection::Sqlite(sqlite) = conn else {
             unreachable!("trigram_search answers only on SQLite")
         };
-        return by_trigrams(sqlite, query, &search, Trigrams::Page);
+        return by_trigrams(sqlite, query, &search, before_id, query.limit);
     }
     let mut select = matching(query);
-    if let Some(before) = query.before_id {
+    if let Some(before) = before_id {
         select = select.filter(users::id.lt(before));
     }
     Ok(select
         .order(users::id.desc())
+        .limit(query.limit)
+        .select(UserRow::as_select())
+        .load(conn)?)
+}
+
+fn by_username(
+    conn: &mut DbConnection,
+    query: &UserQuery,
+    after: Option<&str>,
+) -> Result<Vec<UserRow>, DbError> {
+    // Walking the username index past every user a rare search does not match reads
+    // them all; the trigram index finds those few at once, and they sort in no time.
+    // A search matching more than a count's worth is common enough for the walk to
+    // meet a page of matches early.
+    if let Some(search) = trigram_search(conn, query) {
+        let DbConnection::Sqlite(sqlite) = conn else {
+            unreachable!("trigram_search answers only on SQLite")
+        };
+        let mut rows = by_trigrams(sqlite, query, &search, None, Total::CAP + 1)?;
+        if rows.len() as i64 <= Total::CAP {
+            // SQLite's `lower` folds ASCII only, as usernames are.
+            rows.retain(|row| {
+                after.is_none_or(|after| row.username.to_ascii_lowercase().as_str() > after)
+            });
+            rows.sort_by_cached_key(|row| row.username.to_ascii_lowercase());
+            rows.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));
+            return Ok(rows);
+        }
+    }
+    let mut select = matching(query);
+    if let Some(after) = after {
+        select = select.filter(lower(users::username).gt(after.to_owned()));
+    }
+    Ok(select
+        .order(lower(users::username).asc())
         .limit(query.limit)
         .select(UserRow::as_select())
         .load(conn)?)
@@ -136,7 +208,7 @@ pub fn total(conn: &mut DbConnection, query: &UserQuery) -> Result<Total, DbErro
         let DbConnection::Sqlite(sqlite) = conn else {
             unreachable!("trigram_search answers only on SQLite")
         };
-        let ids = by_trigrams(sqlite, query, &search, Trigrams::Count)?;
+        let ids = by_trigrams(sqlite, query, &search, None, Total::CAP + 1)?;
         return Ok(Total::of(ids.len()));
     }
     let ids: Vec<i64> = matching(query)
@@ -175,21 +247,16 @@ fn matching(query: &UserQuery) -> users::BoxedQuery<'static, MultiBackend> {
     select
 }
 
-#[derive(Clone, Copy)]
-enum Trigrams {
-    Page,
-    Count,
-}
-
 /// SQLite's search through the `users_search` trigram index (see its migration), newest
-/// first: the index yields ids in descending order, so a page stops after `limit` matches,
-/// and a count after `Total::CAP + 1`. PostgreSQL needs no special query: its trigram
+/// first, below `before_id`: the index yields ids in descending order, so a page stops
+/// after `limit` matches (a count after `Total::CAP + 1`). PostgreSQL needs no special query: its trigram
 /// indexes serve the `LIKE` in `matching`.
 fn by_trigrams(
     conn: &mut diesel::SqliteConnection,
     query: &UserQuery,
     search: &str,
-    purpose: Trigrams,
+    before: Option<i64>,
+    limit: i64,
 ) -> Result<Vec<UserRow>, DbError> {
     use diesel::sql_types::{BigInt, Text};
     let mut sql = String::from(
@@ -199,10 +266,6 @@ fn by_trigrams(
     if query.role.is_some() {
         sql.push_str(" AND users.role = ?");
     }
-    let before = match purpose {
-        Trigrams::Page => query.before_id,
-        Trigrams::Count => None,
-    };
     if before.is_some() {
         sql.push_str(" AND users_search.rowid < ?");
     }
@@ -218,10 +281,6 @@ fn by_trigrams(
     if let Some(before) = before {
         select = select.bind::<BigInt, _>(before);
     }
-    let limit = match purpose {
-        Trigrams::Page => query.limit,
-        Trigrams::Count => Total::CAP + 1,
-    };
     Ok(select.bind::<BigInt, _>(limit).load(conn)?)
 }
 

@@ -25,7 +25,8 @@ pub struct AuditEntry {
     pub ip: Option<String>,
 }
 
-/// `GET /api/v1/audit-log`: one page, newest first.
+/// `GET /api/v1/audit-log`: one page in the asked order; pass `nextCursor` back as
+/// `cursor` with the same filters and sort.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
@@ -36,4 +37,16 @@ pub struct AuditPage {
     pub total: u64,
     /// There are more than `total`: counting stopped at 1,000.
     pub total_capped: bool,
+}
+
+/// The order of `GET /api/v1/audit-log` and of its exports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum AuditSort {
+    /// Newest first.
+    #[default]
+    Newest,
+    /// Oldest first: what happened, in the order it happened.
+    Oldest,
 }

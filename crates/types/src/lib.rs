@@ -15,7 +15,7 @@ pub mod signature;
 pub mod token;
 pub mod user;
 
-pub use audit::{AuditEntry, AuditPage};
+pub use audit::{AuditEntry, AuditPage, AuditSort};
 pub use error::{ErrorBody, ErrorCode};
 pub use fleet::{
     ConnectionCounts, FleetHistory, FleetSample, FleetSummary, GraceEnding, LicenseCounts,
@@ -34,5 +34,5 @@ pub use settings::SettingsView;
 pub use token::{CreateTokenRequest, CreatedToken, Scope, TokenList, TokenView};
 pub use user::{
     ChangePasswordRequest, CreateUserRequest, LoginRequest, LoginResponse, Role, UpdateUserRequest,
-    UserList, UserView,
+    UserList, UserSort, UserView,
 };

@@ -48,7 +48,8 @@ pub struct UserView {
     pub updated_at: OffsetDateTime,
 }
 
-/// `GET /api/v1/users`: one page, newest first; pass `nextCursor` back as `cursor`.
+/// `GET /api/v1/users`: one page in the asked order; pass `nextCursor` back as `cursor`
+/// with the same filters and sort.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
@@ -59,6 +60,18 @@ pub struct UserList {
     pub total: u64,
     /// There are more than `total`: counting stopped at 1,000.
     pub total_capped: bool,
+}
+
+/// The order of `GET /api/v1/users`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum UserSort {
+    /// Newest first.
+    #[default]
+    Id,
+    /// By username, A to Z, whatever its case.
+    Username,
 }
 
 /// `POST /api/v1/auth/login`.

@@ -74,7 +74,7 @@ fn parse_cursor(sort: ServerSort, cursor: &str) -> Result<After, DomainError> {
                 .strip_prefix("n.")
                 .and_then(|rest| rest.split_once('.'))
                 .ok_or_else(invalid)?;
-            let name = unhex(name)
+            let name = crate::crypto::unhex(name)
                 .and_then(|b| String::from_utf8(b).ok())
                 .ok_or_else(invalid)?;
             Ok(After::Name(name, id_of(id)?))
@@ -100,16 +100,6 @@ fn parse_cursor(sort: ServerSort, cursor: &str) -> Result<After, DomainError> {
             Ok(After::LastHeartbeat(at, id_of(id)?))
         }
     }
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// One page of servers across customers, and the cursor of the next if there is one.

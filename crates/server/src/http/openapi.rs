@@ -12,7 +12,14 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         license(name = "Apache-2.0"),
     ),
     modifiers(&SecuritySchemes),
-    components(schemas(pulsekey_types::ErrorBody, pulsekey_types::ErrorCode)),
+    // Types that only query parameters name: utoipa collects those of bodies by itself.
+    components(schemas(
+        pulsekey_types::ErrorBody,
+        pulsekey_types::ErrorCode,
+        pulsekey_types::AuditSort,
+        pulsekey_types::ServerSort,
+        pulsekey_types::UserSort
+    )),
     tags(
         (name = "heartbeat", description = "What proxies call every interval"),
         (name = "auth", description = "Sessions"),

@@ -368,6 +368,54 @@ both_backends! {
         assert_eq!(found(&search(&app, &admin, "q=bob-east%40example").await), Vec::<i64>::new());
     }
 
+    // By username whatever its case, page after page: along the username index, and (SQLite,
+    // a search of 3+ characters) by sorting the few matches of the trigram index.
+    async fn users_sort_by_username_whatever_their_case(app) {
+        let admin = app.admin_token().await;
+        for (name, role) in [("carol-West", Role::Customer), ("alice-west", Role::Customer), ("Bob-east", Role::Customer), ("west-boss", Role::Admin), ("Dave_north", Role::Customer)] {
+            app.create_user(name, role).await;
+        }
+        for (query, expected) in [
+            ("", &["alice-west", "Bob-east", "carol-West", "Dave_north", "root-admin", "west-boss"][..]),
+            ("&q=west", &["alice-west", "carol-West", "west-boss"]),
+            ("&q=we", &["alice-west", "carol-West", "west-boss"]),
+            ("&role=customer", &["alice-west", "Bob-east", "carol-West", "Dave_north"]),
+            ("&role=admin&q=west", &["west-boss"]),
+            ("&q=nobody", &[]),
+        ] {
+            let (names, totals) = by_username(&app, &admin, &format!("limit=2{query}")).await;
+            assert_eq!(names, expected, "{query}");
+            assert!(totals.iter().all(|t| *t == expected.len() as u64), "{query}: {totals:?}");
+        }
+        // A cursor belongs to its order.
+        let first = search(&app, &admin, "sort=username&limit=1").await;
+        let cursor = first.next_cursor.unwrap();
+        assert_eq!(app.get(&format!("/api/v1/users?cursor={cursor}"), &admin).await.status(), 422);
+        assert_eq!(app.get("/api/v1/users?sort=username&cursor=7", &admin).await.status(), 422);
+        assert_eq!(app.get("/api/v1/users?sort=username&cursor=u.zz", &admin).await.status(), 422);
+        assert_eq!(app.get("/api/v1/users?sort=email", &admin).await.status(), 400);
+
+        // A search that matches more than a count's worth walks the username index instead.
+        let series = if app.is_postgres() {
+            "generate_series(1, 1001) AS i".to_owned()
+        } else {
+            "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1001) SELECT i FROM n)".to_owned()
+        };
+        app.sql(&format!(
+            "INSERT INTO users (username, email, role, password_hash, disabled, created_at, updated_at) \
+             SELECT 'crowd-' || i, 'crowd-' || i || '@example.com', 'customer', 'no-password', false, \
+             '2026-12-01 00:00:00', '2026-12-01 00:00:00' FROM {series}"
+        ))
+        .await;
+        let crowd = search(&app, &admin, "sort=username&q=crowd&limit=3").await;
+        assert_eq!(names(&crowd), ["crowd-1", "crowd-10", "crowd-100"]);
+        assert_eq!((crowd.total, crowd.total_capped), (1_000, true));
+        let next = search(&app, &admin, &format!("sort=username&q=crowd&limit=3&cursor={}", crowd.next_cursor.unwrap())).await;
+        assert_eq!(names(&next), ["crowd-1000", "crowd-1001", "crowd-101"]);
+        let few = search(&app, &admin, "sort=username&q=crowd-100&limit=2").await;
+        assert_eq!((names(&few), few.total), (vec!["crowd-100".to_owned(), "crowd-1000".to_owned()], 3));
+    }
+
     // serde reads a struct from an array too; every body must be a JSON object.
     async fn arrays_are_not_bodies(app) {
         let admin = app.admin_token().await;
@@ -442,6 +490,34 @@ async fn search(app: &crate::util::test_app::TestApp, admin: &str, query: &str) 
         .json()
         .await
         .unwrap()
+}
+
+fn names(page: &UserList) -> Vec<String> {
+    page.items.iter().map(|u| u.username.clone()).collect()
+}
+
+/// Every page of `query` by username: the names, and the total each page gave.
+async fn by_username(
+    app: &crate::util::test_app::TestApp,
+    admin: &str,
+    query: &str,
+) -> (Vec<String>, Vec<u64>) {
+    let (mut all, mut totals, mut cursor) = (Vec::new(), Vec::new(), String::new());
+    for _ in 0..20 {
+        let page = search(
+            app,
+            admin,
+            &format!("sort=username&{query}&cursor={cursor}"),
+        )
+        .await;
+        all.extend(names(&page));
+        totals.push(page.total);
+        match page.next_cursor {
+            Some(next) => cursor = next,
+            None => return (all, totals),
+        }
+    }
+    panic!("{query}: still paging after 20 pages: {all:?}")
 }
 
 fn found(page: &UserList) -> Vec<i64> {

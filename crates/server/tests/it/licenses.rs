@@ -227,8 +227,18 @@ both_backends! {
         assert!(page.items.iter().all(|e| (e.target, e.target_owner_id) == (Some(server), Some(acme.id))));
         let sign_ins = app.audit(&admin, "action=auth.login").await;
         assert!(!sign_ins.is_empty() && sign_ins.iter().all(|e| e.target_owner_id.is_none()));
-        let next: pulsekey_types::AuditPage = app.get(&format!("/api/v1/audit-log?action=server.license.regenerate&limit=2&cursor={}", page.next_cursor.unwrap()), &admin).await.json().await.unwrap();
-        assert_eq!((next.items.len(), next.next_cursor, next.total), (1, None, 3));
+        let next: pulsekey_types::AuditPage = app.get(&format!("/api/v1/audit-log?action=server.license.regenerate&limit=2&cursor={}", page.next_cursor.clone().unwrap()), &admin).await.json().await.unwrap();
+        assert_eq!((next.items.len(), next.next_cursor.clone(), next.total), (1, None, 3));
+        // Oldest first, page after page; a cursor belongs to its order.
+        let oldest: pulsekey_types::AuditPage = app.get("/api/v1/audit-log?action=server.license.regenerate&limit=2&sort=oldest", &admin).await.json().await.unwrap();
+        let cursor = oldest.next_cursor.clone().unwrap();
+        let rest: pulsekey_types::AuditPage = app.get(&format!("/api/v1/audit-log?action=server.license.regenerate&limit=2&sort=oldest&cursor={cursor}"), &admin).await.json().await.unwrap();
+        let ids = |pages: &[&pulsekey_types::AuditPage]| pages.iter().flat_map(|p| p.items.iter().map(|e| e.id)).collect::<Vec<_>>();
+        let newest = ids(&[&page, &next]);
+        assert_eq!(ids(&[&oldest, &rest]), newest.iter().rev().copied().collect::<Vec<_>>());
+        assert_eq!((oldest.total, rest.total, rest.next_cursor), (3, 3, None));
+        assert_eq!(app.get(&format!("/api/v1/audit-log?cursor={cursor}"), &admin).await.status(), 422);
+        assert_eq!(app.get(&format!("/api/v1/audit-log?sort=oldest&cursor={}", newest[0]), &admin).await.status(), 422);
         let future = app.audit(&admin, "from=2999-01-01T00:00:00Z").await;
         assert!(future.is_empty());
         let past = app.audit(&admin, "to=2000-01-01T00:00:00Z").await;
@@ -242,6 +252,12 @@ both_backends! {
         let csv = csv.text().await.unwrap();
         assert_eq!(csv.lines().count(), 4, "{csv}");
         assert!(csv.starts_with("id,at,action,target,userId,username,metadata,ip\n"));
+        // Exports follow the order too.
+        let csv_ids = |csv: &str| csv.lines().skip(1).map(|l| l.split(',').next().unwrap().parse::<i64>().unwrap()).collect::<Vec<_>>();
+        let oldest_csv = app.get("/api/v1/audit-log?format=csv&action=server.license.regenerate&sort=oldest", &admin).await.text().await.unwrap();
+        let mut reversed = csv_ids(&csv);
+        reversed.reverse();
+        assert_eq!(csv_ids(&oldest_csv), reversed);
         let jsonl = app.get(&format!("/api/v1/audit-log?format=jsonl&target={server}"), &admin).await.text().await.unwrap();
         let entries: Vec<pulsekey_types::AuditEntry> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(entries.len(), 4);

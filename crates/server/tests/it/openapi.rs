@@ -55,3 +55,31 @@ fn examples_show_only_masked_keys() {
         );
     }
 }
+
+/// A `$ref` to a schema the document does not define breaks every client generator that
+/// reads it (and hid three query enums once).
+#[test]
+fn every_schema_it_refers_to_is_defined() {
+    let document = serde_json::to_value(pulsekey_server::http::openapi::document()).unwrap();
+    let defined = document["components"]["schemas"]
+        .as_object()
+        .expect("components.schemas");
+    let mut missing = Vec::new();
+    let mut stack = vec![&document];
+    while let Some(value) = stack.pop() {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(target)) = map.get("$ref")
+                    && let Some(name) = target.strip_prefix("#/components/schemas/")
+                    && !defined.contains_key(name)
+                {
+                    missing.push(name.to_owned());
+                }
+                stack.extend(map.values());
+            }
+            serde_json::Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    assert!(missing.is_empty(), "undefined schemas: {missing:?}");
+}

@@ -1,6 +1,6 @@
 use actix_web::{HttpResponse, get, web};
 use futures_util::stream;
-use pulsekey_types::{AuditPage, ErrorBody, Scope};
+use pulsekey_types::{AuditPage, AuditSort, ErrorBody, Scope};
 use serde::Deserialize;
 
 use crate::http::auth::Principal;
@@ -22,7 +22,9 @@ pub struct AuditQuery {
     from: Option<String>,
     /// Entries before this instant (RFC 3339).
     to: Option<String>,
-    /// `nextCursor` of the previous page.
+    /// `newest` (default) or `oldest` first; exports follow it too.
+    sort: Option<AuditSort>,
+    /// `nextCursor` of the previous page, asked with the same filters and sort.
     cursor: Option<String>,
     /// Page size, 1–200 (default 50).
     limit: Option<i64>,
@@ -30,7 +32,7 @@ pub struct AuditQuery {
     format: Option<String>,
 }
 
-/// The audit log, newest first: a page of JSON, or an export of every match.
+/// The audit log, newest or oldest first: a page of JSON, or an export of every match.
 #[utoipa::path(
     tag = "audit",
     operation_id = "list_audit_log",
@@ -62,6 +64,7 @@ pub async fn list_audit_log(
         q.user_id,
         q.from.as_deref(),
         q.to.as_deref(),
+        q.sort.unwrap_or_default(),
     )?;
     let format = q.format.as_deref().map(ExportFormat::parse).transpose()?;
     let Some(format) = format else {
@@ -82,14 +85,14 @@ pub async fn list_audit_log(
     let chunks = stream::unfold(Some((state, None::<i64>, true)), move |next| {
         let filter = filter.clone();
         async move {
-            let (state, before, first) = next?;
+            let (state, past, first) = next?;
             let db_state = state.clone();
             let fetched = db_state
                 .blocking(move |db| {
                     Ok(audit_log::export_chunk(
                         &mut *db.conn()?,
                         &filter,
-                        before,
+                        past,
                         format,
                         first,
                     )?)

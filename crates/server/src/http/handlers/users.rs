@@ -1,6 +1,7 @@
 use actix_web::{HttpResponse, get, patch, post, web};
 use pulsekey_types::{
-    CreateUserRequest, ErrorBody, Role, Scope, ServerList, UpdateUserRequest, UserList, UserView,
+    CreateUserRequest, ErrorBody, Role, Scope, ServerList, UpdateUserRequest, UserList, UserSort,
+    UserView,
 };
 use serde::Deserialize;
 
@@ -17,13 +18,15 @@ pub struct ListUsersQuery {
     role: Option<Role>,
     /// Case-insensitive part of the username or email.
     q: Option<String>,
-    /// `nextCursor` of the previous page.
+    /// `id` (default, newest first) or `username` (A to Z, whatever its case).
+    sort: Option<UserSort>,
+    /// `nextCursor` of the previous page, asked with the same filters and sort.
     cursor: Option<String>,
     /// Page size, 1–200 (default 50).
     limit: Option<i64>,
 }
 
-/// Users, newest first, by keyset pages.
+/// Users, newest first or by username, by keyset pages.
 #[utoipa::path(
     tag = "users",
     operation_id = "list_users",
@@ -47,11 +50,13 @@ pub async fn list_users(
     let ListUsersQuery {
         role,
         q,
+        sort,
         cursor,
         limit,
     } = query.into_inner();
+    let sort = sort.unwrap_or_default();
     let page = state
-        .read(move |conn| accounts::list_users(conn, role, q, cursor.as_deref(), limit))
+        .read(move |conn| accounts::list_users(conn, role, q, sort, cursor.as_deref(), limit))
         .await?;
     Ok(web::Json(page))
 }
