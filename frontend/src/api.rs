@@ -148,22 +148,19 @@ pub async fn settings() -> Result<SettingsView, ApiError> {
     get("/api/v1/settings").await
 }
 
-pub async fn list_users(
-    query: String,
-    cursor: Option<String>,
-    limit: u32,
-) -> Result<UserList, ApiError> {
-    let mut url = format!(
-        "/api/v1/users?limit={limit}&q={}",
-        js_sys::encode_uri_component(&query)
-    );
-    if let Some(cursor) = cursor {
-        url.push_str(&format!(
-            "&cursor={}",
-            js_sys::encode_uri_component(&cursor)
-        ));
-    }
-    get(&url).await
+/// `query`: the list's filters, order, page size and cursor, already encoded
+/// (`role=customer&sort=username`).
+pub async fn list_users(query: String) -> Result<UserList, ApiError> {
+    get(&format!("/api/v1/users?{query}")).await
+}
+
+/// Up to `limit` users whose name or email contains `text`, by username.
+pub async fn find_users(text: &str, limit: u32) -> Result<UserList, ApiError> {
+    list_users(format!(
+        "sort=username&limit={limit}&q={}",
+        js_sys::encode_uri_component(text)
+    ))
+    .await
 }
 
 pub async fn fleet() -> Result<FleetSummary, ApiError> {

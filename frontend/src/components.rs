@@ -1,4 +1,5 @@
 pub mod error_view;
+pub mod filter_select;
 pub mod icons;
 pub mod license_card;
 pub mod list_total;

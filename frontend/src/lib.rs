@@ -24,6 +24,8 @@ pub fn start() {
     if let Some(shell) = leptos::prelude::document().get_element_by_id("shell") {
         shell.remove();
     }
+    // Before the router, whose listener would otherwise hear Back first.
+    unsaved::guard_history();
     leptos::mount::mount_to_body(app::App);
 }
 

@@ -21,26 +21,38 @@ pub fn SearchField(
     placeholder: &'static str,
 ) -> impl IntoView {
     let typed = RwSignal::new(address.get_untracked(key));
-    // Back, or a link, changes the address under the field.
+    // Each pause in typing arms a timer; a newer key press, the address changing under the
+    // field, or the page going away disarms it.
+    let pending = StoredValue::new_local(None::<TimeoutHandle>);
+    let disarm = move || {
+        if let Some(Some(timer)) = pending.try_update_value(Option::take) {
+            timer.clear();
+        }
+    };
+    on_cleanup(disarm);
+    // Back, or a link, changes this parameter under the field (other parameters do not
+    // touch what is being typed).
+    let searched = Memo::new(move |_| address.get(key));
     Effect::new(move || {
-        let searched = address.get(key);
+        let searched = searched.get();
         if typed.with_untracked(|t| t.trim() != searched) {
+            disarm();
             typed.set(searched);
         }
     });
-    let typing = StoredValue::new(0u32);
     let on_input = move |ev| {
         typed.set(event_target_value(&ev));
-        typing.update_value(|n| *n += 1);
-        let this = typing.get_value();
-        set_timeout(
+        disarm();
+        let timer = set_timeout_with_handle(
             move || {
-                if typing.get_value() == this {
-                    address.set(key, typed.get_untracked().trim().to_owned(), true);
+                pending.try_set_value(None);
+                if let Some(text) = typed.try_get_untracked() {
+                    address.set(key, text.trim().to_owned(), true);
                 }
             },
             TYPING_PAUSE,
         );
+        pending.set_value(timer.ok());
     };
     view! {
         <label>

@@ -18,17 +18,36 @@ pub fn UserPicker(
     let typed = RwSignal::new(String::new());
     let problem = RwSignal::new(None::<String>);
     let suggestions = RwSignal::new(Vec::<String>::new());
-    // A user picked before this page opened (a link, Back) is shown by name.
+    // The user the field's text names, once known. A lookup answers after the person may
+    // have typed or picked again, or left the page: each lookup takes a number, and only
+    // the latest one's answer is used. `try_*` because the page may be gone by then.
+    let names = StoredValue::new(None::<i64>);
+    let lookups = StoredValue::new(0u64);
+    let next_lookup = move || {
+        lookups.update_value(|n| *n += 1);
+        lookups.get_value()
+    };
+    let is_latest = move |lookup: u64| lookups.try_get_value() == Some(lookup);
+    // The address's pick (a link, Back, Forward) is shown by name, or cleared.
     Effect::new(move || {
-        if let Some(id) = picked.get()
-            && typed.with_untracked(String::is_empty)
-        {
-            leptos::task::spawn_local(async move {
-                if let Ok(user) = api::get_user(id).await {
-                    typed.set(user.username);
-                }
-            });
+        let wanted = picked.get();
+        if wanted == names.get_value() {
+            return;
         }
+        let lookup = next_lookup();
+        names.set_value(wanted);
+        problem.set(None);
+        let Some(id) = wanted else {
+            typed.set(String::new());
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            if let Ok(user) = api::get_user(id).await
+                && is_latest(lookup)
+            {
+                typed.set(user.username);
+            }
+        });
     });
     let suggest = move |text: String| {
         typed.set(text.clone());
@@ -37,24 +56,30 @@ pub fn UserPicker(
             return;
         }
         leptos::task::spawn_local(async move {
-            if let Ok(page) = api::list_users(text.trim().to_owned(), None, SUGGESTIONS).await {
-                suggestions.set(page.items.into_iter().map(|u| u.username).collect());
+            if let Ok(page) = api::find_users(text.trim(), SUGGESTIONS).await {
+                suggestions.try_set(page.items.into_iter().map(|u| u.username).collect());
             }
         });
     };
+    let choose = move |id: Option<i64>| {
+        names.set_value(id);
+        on_pick.run(id);
+    };
     let pick = move |text: String| {
         let text = text.trim().to_owned();
+        let lookup = next_lookup();
         problem.set(None);
         if text.is_empty() {
-            on_pick.run(None);
-            return;
+            return choose(None);
         }
         if let Ok(id) = text.parse::<i64>() {
-            on_pick.run(Some(id));
-            return;
+            return choose(Some(id));
         }
         leptos::task::spawn_local(async move {
-            let found = api::list_users(text.clone(), None, 100).await;
+            let found = api::find_users(&text, 100).await;
+            if !is_latest(lookup) {
+                return;
+            }
             let exact = found.as_ref().ok().and_then(|page| {
                 page.items
                     .iter()
@@ -62,7 +87,7 @@ pub fn UserPicker(
                     .map(|u| u.id)
             });
             match (exact, found) {
-                (Some(id), _) => on_pick.run(Some(id)),
+                (Some(id), _) => choose(Some(id)),
                 (None, Err(err)) => problem.set(Some(err.message)),
                 (None, Ok(_)) => problem.set(Some(format!("No user is named “{text}”."))),
             }

@@ -8,6 +8,7 @@ use pulsekey_types::{Connection, ServerListItem};
 use crate::address::ListAddress;
 use crate::api;
 use crate::components::error_view::Loaded;
+use crate::components::filter_select::FilterSelect;
 use crate::components::list_total::ListTotal;
 use crate::components::search_field::{PageSizeField, SearchField};
 use crate::components::status_badge::StatusBadge;
@@ -39,33 +40,6 @@ pub fn AdminServersPage() -> impl IntoView {
     });
     let current = move |key: &'static str| address.get(key);
     let set = move |key: &'static str, value: String| address.set(key, value, false);
-    let select = {
-        move |key: &'static str,
-              label: &'static str,
-              options: &'static [(&'static str, &'static str)]| {
-            view! {
-                <label>
-                    {label}
-                    <select
-                        data-testid=format!("filter-{key}")
-                        prop:value=move || current(key)
-                        on:change=move |ev| set(key, event_target_value(&ev))
-                    >
-                        {options
-                            .iter()
-                            .map(|(value, text)| {
-                                view! {
-                                    <option value=*value selected=move || current(key) == *value>
-                                        {*text}
-                                    </option>
-                                }
-                            })
-                            .collect_view()}
-                    </select>
-                </label>
-            }
-        }
-    };
     let next_page = move |cursor: String| address.set("cursor", cursor, false);
     let first_page = move || address.set("cursor", String::new(), false);
     // The versions the fleet runs now, newest sample first, for the version picker.
@@ -116,11 +90,11 @@ pub fn AdminServersPage() -> impl IntoView {
         <h1>"Servers"</h1>
         <div class="filters">
             <SearchField address key="q" label="Search" testid="filter-q" placeholder="server or customer"/>
-            {select("status", "Status", &[("", "Any"), ("ACTIVE", "Active"), ("GRACE", "Grace"), ("EXPIRED", "Expired")])}
-            {select("connection", "Connection", &[("", "Any"), ("online", "Online"), ("late", "Late"), ("offline", "Offline"), ("never", "Never seen")])}
+            <FilterSelect address key="status" label="Status" options=&[("", "Any"), ("ACTIVE", "Active"), ("GRACE", "Grace"), ("EXPIRED", "Expired")]/>
+            <FilterSelect address key="connection" label="Connection" options=&[("", "Any"), ("online", "Online"), ("late", "Late"), ("offline", "Offline"), ("never", "Never seen")]/>
             <label>"Customer" <UserPicker testid="filter-owner" picked=owner on_pick=pick_owner/></label>
             {version_picker()}
-            {select("sort", "Order", &[("", "Newest first"), ("name", "Name"), ("lastHeartbeatAt", "Last heartbeat")])}
+            <FilterSelect address key="sort" label="Order" options=&[("", "Newest first"), ("name", "Name"), ("lastHeartbeatAt", "Last heartbeat")]/>
             <PageSizeField address sizes=&PAGE_SIZES/>
         </div>
         <Loaded>

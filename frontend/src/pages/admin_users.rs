@@ -1,5 +1,5 @@
-//! `/admin/users`: search and page through accounts. The search, the page size and the page
-//! live in the address, so opening a user and coming Back lands on the same page.
+//! `/admin/users`: search, filter, order and page through accounts. All of it lives in the
+//! address, so opening a user and coming Back lands on the same page.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -9,23 +9,28 @@ use pulsekey_types::{Role, UserView};
 use crate::address::ListAddress;
 use crate::api;
 use crate::components::error_view::Loaded;
+use crate::components::filter_select::FilterSelect;
 use crate::components::list_total::ListTotal;
 use crate::components::search_field::{PageSizeField, SearchField};
 use crate::time_fmt;
 
+/// The address's parameters that the list understands, in the API's own names.
+const KEYS: [&str; 5] = ["q", "role", "sort", "limit", "cursor"];
 const PAGE_SIZES: [&str; 3] = ["20", "50", "100"];
 
 #[component]
 pub fn AdminUsersPage() -> impl IntoView {
     crate::app::page_title("Users");
-    let address = ListAddress::new("/admin/users", &["q", "limit", "cursor"]);
+    let address = ListAddress::new("/admin/users", &KEYS);
     let param = move |key: &str| address.get(key);
     let live = crate::live::use_live();
     let users = LocalResource::new(move || {
         live.track();
-        let limit = param("limit").parse().unwrap_or(20);
-        let cursor = Some(param("cursor")).filter(|c| !c.is_empty());
-        api::list_users(param("q"), cursor, limit)
+        let mut query = address.query(&[]);
+        if param("limit").is_empty() {
+            query.push_str(&format!("&limit={}", PAGE_SIZES[0]));
+        }
+        api::list_users(query)
     });
     let go =
         move |key: &'static str, value: String, replace: bool| address.set(key, value, replace);
@@ -35,6 +40,8 @@ pub fn AdminUsersPage() -> impl IntoView {
         <NewUser/>
         <div class="filters">
             <SearchField address key="q" label="Search" testid="user-search" placeholder="name or email"/>
+            <FilterSelect address key="role" label="Role" options=&[("", "Any"), ("customer", "Customers"), ("admin", "Admins")]/>
+            <FilterSelect address key="sort" label="Order" options=&[("", "Newest first"), ("username", "Username")]/>
             <PageSizeField address sizes=&PAGE_SIZES/>
         </div>
         <Loaded>
@@ -46,11 +53,16 @@ pub fn AdminUsersPage() -> impl IntoView {
                         let next = page.next_cursor.clone();
                         let on_first = param("cursor").is_empty();
                         if page.items.is_empty() {
-                            let q = param("q");
+                            let (q, role) = (param("q"), param("role"));
+                            let who = match role.as_str() {
+                                "admin" => "admin",
+                                "customer" => "customer",
+                                _ => "user",
+                            };
                             let text = if q.is_empty() {
-                                "No users yet.".to_owned()
+                                format!("No {who}s yet.")
                             } else {
-                                format!("No user's name or email contains “{q}”.")
+                                format!("No {who}'s name or email contains “{q}”.")
                             };
                             return view! { <p class="empty" data-testid="no-users">{text}</p> }.into_any();
                         }

@@ -4,13 +4,15 @@ use pulsekey_types::AuditEntry;
 use crate::address::ListAddress;
 use crate::api;
 use crate::components::error_view::Loaded;
+use crate::components::filter_select::FilterSelect;
 use crate::components::list_total::ListTotal;
 use crate::components::search_field::PageSizeField;
 use crate::components::user_picker::UserPicker;
 
-/// The address's parameters: the filters as a person set them (days as picked), the page.
-const KEYS: [&str; 7] = [
-    "action", "target", "userId", "from", "to", "limit", "cursor",
+/// The address's parameters: the filters as a person set them (days as picked), the order
+/// and the page.
+const KEYS: [&str; 8] = [
+    "action", "target", "userId", "from", "to", "sort", "limit", "cursor",
 ];
 const PAGE_SIZES: [&str; 3] = ["25", "50", "100"];
 
@@ -20,8 +22,9 @@ pub fn AuditLogPage() -> impl IntoView {
     let address = ListAddress::new("/admin/audit-log", &KEYS);
     let param = move |key: &'static str| address.get(key);
     let set = move |key: &'static str, value: String| address.set(key, value, false);
-    // The API's query for the filters. Dates are the viewer's days, as the table shows times
-    // in local time: From is local midnight, To the end of that local day.
+    // The API's query for the filters and the order (exports follow both). Dates are the
+    // viewer's days, as the table shows times in local time: From is local midnight, To the
+    // end of that local day.
     let filter = Memo::new(move |_| {
         let mut q = String::new();
         let mut add = |name: &str, value: String| {
@@ -37,6 +40,7 @@ pub fn AuditLogPage() -> impl IntoView {
         add("userId", param("userId"));
         add("from", local_day_bound(&param("from"), false));
         add("to", local_day_bound(&param("to"), true));
+        add("sort", param("sort"));
         q
     });
     let live = crate::live::use_live();
@@ -68,22 +72,7 @@ pub fn AuditLogPage() -> impl IntoView {
     view! {
         <h1>"Audit log"</h1>
         <div class="filters">
-            <label>
-                "Action"
-                <select
-                    data-testid="filter-action"
-                    prop:value=move || param("action")
-                    on:change=move |ev| set("action", event_target_value(&ev))
-                >
-                    <option value="">"Any"</option>
-                    {ACTIONS
-                        .iter()
-                        .map(|(value, text)| {
-                            view! { <option value=*value selected=move || param("action") == *value>{*text}</option> }
-                        })
-                        .collect_view()}
-                </select>
-            </label>
+            <FilterSelect address key="action" label="Action" options=&ACTIONS/>
             <label>"Server id" {input("target", "filter-target", "e.g. 42", "text")}</label>
             <label>
                 "By user"
@@ -97,6 +86,7 @@ pub fn AuditLogPage() -> impl IntoView {
             </label>
             <label>"From" {input("from", "filter-from", "from", "date")}</label>
             <label>"To" {input("to", "filter-to", "to", "date")}</label>
+            <FilterSelect address key="sort" label="Order" options=&[("", "Newest first"), ("oldest", "Oldest first")]/>
             <PageSizeField address sizes=&PAGE_SIZES/>
             // `download`: the browser saves the file; the app's router leaves the link alone.
             <a data-testid="export-csv" download="audit-log.csv" href=move || format!("/api/v1/audit-log?format=csv{}", filter.get())>"Export CSV"</a>
@@ -113,6 +103,11 @@ pub fn AuditLogPage() -> impl IntoView {
                                 .into_any();
                         }
                         let next = page.next_cursor.clone();
+                        let (first, later) = if param("sort") == "oldest" {
+                            ("Oldest", "Newer")
+                        } else {
+                            ("Newest", "Older")
+                        };
                         view! {
                             <ListTotal total=page.total capped=page.total_capped one="entry" many="entries"/>
                             <table class="list fixed" data-testid="audit-table">
@@ -129,14 +124,14 @@ pub fn AuditLogPage() -> impl IntoView {
                                     disabled=move || param("cursor").is_empty()
                                     on:click=move |_| set("cursor", String::new())
                                 >
-                                    "Newest"
+                                    {first}
                                 </button>
                                 <button
                                     data-testid="older-page"
                                     disabled=next.is_none()
                                     on:click=move |_| set("cursor", next.clone().unwrap_or_default())
                                 >
-                                    "Older"
+                                    {later}
                                 </button>
                             </div>
                         }
@@ -170,7 +165,8 @@ fn AuditRow(entry: AuditEntry) -> impl IntoView {
 }
 
 /// What the audit log can be filtered by, with the words a person looks for.
-const ACTIONS: [(&str, &str); 18] = [
+const ACTIONS: [(&str, &str); 19] = [
+    ("", "Any"),
     ("auth.login", "Signed in"),
     ("auth.login.failed", "Failed sign-in"),
     ("user.create", "User created"),

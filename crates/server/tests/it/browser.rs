@@ -290,6 +290,20 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     assert_eq!(searched.query(), Some("q=cust-1&limit=50"));
     browser.type_into("user-search", "nobody-like-this").await;
     browser.text_of("no-users").await;
+    // By username, customers or admins only: the order and the role go into the address.
+    browser.client.goto(&url("/admin/users")).await.unwrap();
+    browser.text_of("user-table").await;
+    browser.select("filter-sort", "username").await;
+    browser
+        .wait_text("user-row", |t| t.starts_with("acme"))
+        .await;
+    browser.select("filter-role", "admin").await;
+    let admins = browser
+        .wait_text("user-table", |t| !t.contains("cust-"))
+        .await;
+    assert!(admins.contains(&admin.user.username), "{admins}");
+    let address = browser.client.current_url().await.unwrap();
+    assert_eq!(address.query(), Some("role=admin&sort=username"));
 
     // Reveal, then mask again.
     browser
@@ -523,6 +537,38 @@ async fn admin_and_customer_walk_through_the_seed_page() {
     browser.click("export-csv").await;
     let csv = browser.downloaded("audit-log.csv").await;
     assert!(csv.contains("server.license.reinstate"), "{csv}");
+    // Oldest first, as the API gives it; the export follows the order.
+    let oldest: pulsekey_types::AuditPage = api
+        .get(url("/api/v1/audit-log?sort=oldest&limit=1"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    browser.client.goto(&url("/admin/audit-log")).await.unwrap();
+    browser.text_of("audit-table").await;
+    browser.select("filter-sort", "oldest").await;
+    browser
+        .wait_text("audit-action", |t| t == oldest.items[0].action)
+        .await;
+    assert_eq!(browser.text_of("older-page").await, "Newer");
+    let export = browser
+        .client
+        .execute(
+            "return document.querySelector(`[data-testid='export-csv']`).getAttribute('href');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        export
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("&sort=oldest"),
+        "{export}"
+    );
 
     // Every server across customers, its filters in the address: Back brings the list back.
     let staging = create_server("acme-staging").await;
@@ -754,6 +800,41 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         format!("/admin/users/{}", customer.id)
     );
     browser.click_css(".nav a[href='/admin/users']").await;
+    browser.client.accept_alert().await.unwrap();
+    browser.text_of("user-table").await;
+    // Back and Forward ask too: the router cannot be stopped, so the page puts its address
+    // back.
+    browser.type_into("user-search", "acme-corp").await;
+    browser
+        .wait_text("user-table", |t| !t.contains("cust-"))
+        .await;
+    browser
+        .click_css(&format!(
+            "[data-testid='user-row'] a[href='/admin/users/{}']",
+            customer.id
+        ))
+        .await;
+    browser
+        .type_into("account-email", "billing@acme.example")
+        .await;
+    browser.text_of("account-unsaved").await;
+    let user_page = browser.client.current_url().await.unwrap();
+    browser
+        .client
+        .execute("setTimeout(() => history.back(), 100)", vec![])
+        .await
+        .unwrap();
+    let question = browser.alert_text().await;
+    assert!(question.contains("unsaved changes"), "{question}");
+    browser.client.dismiss_alert().await.unwrap();
+    browser.text_of("account-unsaved").await;
+    assert_eq!(browser.client.current_url().await.unwrap(), user_page);
+    browser
+        .client
+        .execute("setTimeout(() => history.back(), 100)", vec![])
+        .await
+        .unwrap();
+    browser.alert_text().await;
     browser.client.accept_alert().await.unwrap();
     browser.text_of("user-table").await;
     // An admin about to demote themselves is told before saving.

@@ -235,6 +235,18 @@ impl Browser {
             .unwrap();
     }
 
+    /// Waits for an alert or confirm to open (one that a script, not a click, leads to);
+    /// returns its text.
+    pub async fn alert_text(&self) -> String {
+        for _ in 0..150 {
+            if let Ok(text) = self.client.get_alert_text().await {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no alert within 15 s")
+    }
+
     /// Sets an input's value as a picker would, with its change event.
     pub async fn set_value(&self, test_id: &str, value: &str) {
         self.element(test_id).await;
