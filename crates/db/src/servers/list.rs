@@ -267,7 +267,11 @@ fn list_filtered(
             select.filter(heard.ge(from).and(heard.lt(before)))
         }
         Some(LastHeartbeat::Before(t)) => select.filter(heard.lt(t)),
-        Some(LastHeartbeat::Never) => select.filter(heard.is_null()),
+        // On the join's key, which PostgreSQL reads as an anti-join and walks the primary
+        // key with (4 ms at a million); on `last_heartbeat_at` it hashed both tables (1.1 s).
+        Some(LastHeartbeat::Never) => {
+            select.filter(server_heartbeats::server_id.nullable().is_null())
+        }
     };
     if let Some(version) = &query.version {
         select = select.filter(
