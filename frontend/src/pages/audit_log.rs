@@ -110,7 +110,7 @@ pub fn AuditLogPage() -> impl IntoView {
                         };
                         view! {
                             <ListTotal total=page.total capped=page.total_capped one="entry" many="entries"/>
-                            <table class="list fixed" data-testid="audit-table">
+                            <table class="list fixed audit" data-testid="audit-table">
                                 <thead>
                                     <tr><th>"When"</th><th>"Action"</th><th>"Target"</th><th>"By"</th><th>"Details"</th><th>"IP"</th></tr>
                                 </thead>
@@ -187,17 +187,23 @@ const ACTIONS: [(&str, &str); 19] = [
     ("data_key.rotate", "Data key rotated"),
 ];
 
-/// An entry's details as labelled fields rather than raw JSON.
+/// An entry's details as labelled fields rather than raw JSON: `graceExpiresAt` reads
+/// "grace expires at", and times are the viewer's local time as in the When column.
 fn details(metadata: &serde_json::Value) -> impl IntoView + use<> {
     let fields: Vec<(String, String)> = match metadata {
         serde_json::Value::Object(map) => map
             .iter()
             .map(|(key, value)| {
                 let text = match value {
-                    serde_json::Value::String(text) => text.clone(),
+                    serde_json::Value::String(text) => time::OffsetDateTime::parse(
+                        text,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .map(crate::time_fmt::local)
+                    .unwrap_or_else(|_| text.clone()),
                     other => other.to_string(),
                 };
-                (key.clone(), text)
+                (words(key), text)
             })
             .collect(),
         serde_json::Value::Null => Vec::new(),
@@ -211,6 +217,18 @@ fn details(metadata: &serde_json::Value) -> impl IntoView + use<> {
                 .collect_view()}
         </dl>
     }
+}
+
+/// A camelCase key as words: `subjectUserId` is "subject user id".
+fn words(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() && !out.is_empty() {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 /// `2026-12-03` (an `<input type=date>` value) as the UTC instant its local day starts, or
@@ -236,4 +254,16 @@ fn local_day_bound(day: &str, end: bool) -> String {
         return String::new();
     }
     String::from(local.to_iso_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_keys_read_as_words() {
+        assert_eq!(words("graceExpiresAt"), "grace expires at");
+        assert_eq!(words("subjectUserId"), "subject user id");
+        assert_eq!(words("name"), "name");
+    }
 }
