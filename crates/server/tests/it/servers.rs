@@ -274,6 +274,18 @@ both_backends! {
             let page: ServerPage = app.get(&format!("/api/v1/servers?limit=1&{query}"), &admin).await.json().await.unwrap();
             assert_eq!((page.total, page.total_capped), total, "{query}");
         }
+        // In another order a search sorts its few matches, and walks the order's index
+        // past many.
+        let tens = ["mass-10", "mass-100", "mass-1000", "mass-1001"].into_iter().map(String::from);
+        let tens: Vec<String> = tens.chain((101..=109).map(|i| format!("mass-{i}"))).collect();
+        assert_eq!(all_pages(&app, &admin, "q=MASS-10&sort=name", 4).await, tens);
+        let mut newest_first: Vec<String> = (1000..=1001).chain(100..=109).chain([10]).map(|i| format!("mass-{i}")).collect();
+        newest_first[..2].reverse();
+        newest_first[2..12].reverse();
+        assert_eq!(all_pages(&app, &admin, "q=mass-10&sort=lastHeartbeatAt", 5).await, newest_first);
+        let page: ServerPage = app.get("/api/v1/servers?limit=3&q=mass&sort=name", &admin).await.json().await.unwrap();
+        let first: Vec<&str> = page.items.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!((first, page.total, page.total_capped), (vec!["mass-1", "mass-10", "mass-100"], 1_000, true));
     }
 
     async fn a_rename_changes_the_name_only_and_is_audited_once(app) {

@@ -1,0 +1,1 @@
+DROP INDEX servers_by_status_and_name;
