@@ -39,9 +39,10 @@ ensure_frontend_tools() {
     cargo install --locked wasm_split_cli_support --version "$WASM_SPLIT_VERSION" --features build-binary
   fi
   if [ ! -x "$ROOT/tools/node_modules/.bin/wasm-opt" ] || [ ! -x "$ROOT/tools/node_modules/.bin/esbuild" ] \
-    || [ ! -f "$ROOT/tools/node_modules/axe-core/axe.min.js" ]; then
+    || [ ! -f "$ROOT/tools/node_modules/axe-core/axe.min.js" ] \
+    || [ ! -d "$ROOT/tools/node_modules/standardwebhooks" ]; then
     command -v npm >/dev/null || apt_install nodejs npm
-    log "installing binaryen (wasm-opt), esbuild and axe-core from npm"
+    log "installing binaryen (wasm-opt), esbuild, axe-core and standardwebhooks from npm"
     (cd "$ROOT/tools" && npm install --no-audit --no-fund --silent)
   fi
 }

@@ -14,6 +14,7 @@ pub mod license;
 pub mod servers;
 pub mod sign_in;
 pub mod tokens;
+pub mod webhooks;
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@ use pulsekey_db::servers::{self, ServerRow};
 use pulsekey_db::{DbConnection, DbError, users};
 use pulsekey_types::{
     LicenseStatus, LicenseView, MyServer, MyServerList, Role, ServerList, ServerView,
+    WebhookEventType,
 };
 use serde_json::json;
 use time::OffsetDateTime;
@@ -16,6 +17,7 @@ use super::audit::{Audited, Tx};
 use super::crypto::DataKey;
 use super::keys::{self, LicenseKey};
 use super::license;
+use super::webhooks;
 
 pub mod events;
 pub mod list;
@@ -147,6 +149,13 @@ pub fn create_server(
         },
     )?;
     let value = server_view(&row, OffsetDateTime::now_utc(), interval_secs);
+    webhooks::publish_about_server(
+        tx.conn(),
+        WebhookEventType::ServerCreated,
+        &row,
+        &value.license,
+        json!({}),
+    )?;
     Ok(tx.audit(
         "server.create",
         Some(row.id),
@@ -185,8 +194,20 @@ pub fn rename_server(
 
 /// Deletes a server and its license (audited as `server.delete`). Its key's very next
 /// heartbeat, on any node, finds nothing; the audit log keeps what it was.
-pub fn delete_server(tx: &mut Tx<'_>, id: i64) -> Result<Audited<()>, DomainError> {
+pub fn delete_server(
+    tx: &mut Tx<'_>,
+    id: i64,
+    interval_secs: u64,
+) -> Result<Audited<()>, DomainError> {
     let row = lock_and_read(tx.conn(), id)?;
+    let last_seen = license_view(&row, OffsetDateTime::now_utc(), interval_secs);
+    webhooks::publish_about_server(
+        tx.conn(),
+        WebhookEventType::ServerDeleted,
+        &row,
+        &last_seen,
+        json!({}),
+    )?;
     if !servers::delete(tx.conn(), id)? {
         return Err(DomainError::NotFound("server"));
     }
@@ -266,6 +287,13 @@ pub fn regenerate(
         },
     )?;
     let value = card(tx.conn(), id, interval_secs)?;
+    webhooks::publish_about_server(
+        tx.conn(),
+        WebhookEventType::LicenseRegenerated,
+        &before,
+        &value,
+        json!({ "oldKeyLast4": before.license_key_last4 }),
+    )?;
     Ok(tx.audit(
         "server.license.regenerate",
         Some(id),
@@ -291,6 +319,13 @@ pub fn revoke(
         .map(|at| pulsekey_db::from_stored(pulsekey_db::to_stored(at)))
         .and_then(|at| at.format(&Rfc3339).ok());
     let value = card(tx.conn(), id, interval_secs)?;
+    webhooks::publish_about_server(
+        tx.conn(),
+        WebhookEventType::LicenseRevoked,
+        &before,
+        &value,
+        json!({ "graceDays": grace_days, "graceExpiresAt": expires_text }),
+    )?;
     Ok(tx.audit(
         "server.license.revoke",
         Some(id),
@@ -310,6 +345,13 @@ pub fn reinstate(
     let next = license::reinstate(previous)?;
     store_status(tx.conn(), id, &next)?;
     let value = card(tx.conn(), id, interval_secs)?;
+    webhooks::publish_about_server(
+        tx.conn(),
+        WebhookEventType::LicenseReinstated,
+        &before,
+        &value,
+        json!({ "previousStatus": previous }),
+    )?;
     Ok(tx.audit(
         "server.license.reinstate",
         Some(id),
@@ -408,11 +450,12 @@ pub fn rotate_data_key(
         }
         after = last;
     }
+    let webhooks = webhooks::reseal_secrets(tx, old, new)?;
     let value = rotated;
     Ok(tx.audit(
         "data_key.rotate",
         None,
-        json!({ "licenses": rotated }),
+        json!({ "licenses": rotated, "webhookSecrets": webhooks }),
         value,
     )?)
 }

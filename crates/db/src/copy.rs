@@ -9,7 +9,7 @@ use time::PrimitiveDateTime;
 use crate::fleet::SampleRow;
 use crate::schema::{
     api_tokens, audit_log, fleet_samples, retired_keys, server_events, server_heartbeats, servers,
-    sessions, users,
+    sessions, users, webhook_attempts, webhook_deliveries, webhook_events, webhooks,
 };
 use crate::{DbConnection, DbError};
 
@@ -107,6 +107,60 @@ struct Token {
 }
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhooks)]
+struct Webhook {
+    id: i64,
+    url: String,
+    description: String,
+    events: String,
+    enabled: bool,
+    secret_ciphertext: Vec<u8>,
+    previous_secret_ciphertext: Option<Vec<u8>>,
+    previous_secret_expires_at: Option<PrimitiveDateTime>,
+    disabled_reason: Option<String>,
+    failing_since: Option<PrimitiveDateTime>,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_events)]
+struct WebhookEvent {
+    id: i64,
+    msg_id: String,
+    type_: String,
+    at: PrimitiveDateTime,
+    payload: String,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_deliveries)]
+struct WebhookDelivery {
+    id: i64,
+    webhook_id: i64,
+    event_id: i64,
+    state: String,
+    attempts: i32,
+    next_attempt_at: Option<PrimitiveDateTime>,
+    claimed_until: Option<PrimitiveDateTime>,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_attempts)]
+struct WebhookAttempt {
+    id: i64,
+    delivery_id: i64,
+    webhook_id: i64,
+    at: PrimitiveDateTime,
+    status_code: Option<i32>,
+    error: Option<String>,
+    duration_ms: i64,
+    response_head: String,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_log)]
 struct AuditEntry {
     id: i64,
@@ -179,6 +233,10 @@ pub fn summarize(conn: &mut DbConnection) -> Result<Vec<TableSummary>, DbError> 
         summarize_table!(fleet_samples, SampleRow, fleet_samples::slot),
         summarize_table!(api_tokens, Token, api_tokens::id),
         summarize_table!(audit_log, AuditEntry, audit_log::id),
+        summarize_table!(webhooks, Webhook, webhooks::id),
+        summarize_table!(webhook_events, WebhookEvent, webhook_events::id),
+        summarize_table!(webhook_deliveries, WebhookDelivery, webhook_deliveries::id),
+        summarize_table!(webhook_attempts, WebhookAttempt, webhook_attempts::id),
     ])
 }
 
@@ -207,6 +265,10 @@ keyed!(RetiredKey, key_hash, Vec<u8>);
 keyed!(SampleRow, slot, i64);
 keyed!(Token, id, i64);
 keyed!(AuditEntry, id, i64);
+keyed!(Webhook, id, i64);
+keyed!(WebhookEvent, id, i64);
+keyed!(WebhookDelivery, id, i64);
+keyed!(WebhookAttempt, id, i64);
 
 /// Copies every table from `source` (SQLite) into `target` (PostgreSQL, migrated and
 /// empty), keeping ids, inside the caller's transaction on `target`; then moves the
@@ -252,12 +314,20 @@ pub fn sqlite_to_postgres(
     copy!(fleet_samples, SampleRow, fleet_samples::slot);
     copy!(api_tokens, Token, api_tokens::id);
     copy!(audit_log, AuditEntry, audit_log::id);
+    copy!(webhooks, Webhook, webhooks::id);
+    copy!(webhook_events, WebhookEvent, webhook_events::id);
+    copy!(webhook_deliveries, WebhookDelivery, webhook_deliveries::id);
+    copy!(webhook_attempts, WebhookAttempt, webhook_attempts::id);
     for table in [
         "users",
         "servers",
         "server_events",
         "api_tokens",
         "audit_log",
+        "webhooks",
+        "webhook_events",
+        "webhook_deliveries",
+        "webhook_attempts",
     ] {
         diesel::sql_query(format!(
             "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \

@@ -22,6 +22,7 @@ pub use sql::Total;
 pub mod testing;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 pub use connection::{Backend, Db, DbConnection, PoolState, PooledConnection};
 pub use error::{DbError, storage};

@@ -121,6 +121,12 @@ pub struct ServeArgs {
     #[arg(long, env = "PULSEKEY_FLEET_HISTORY_DAYS", default_value_t = 90)]
     pub fleet_history_days: u64,
 
+    /// Let webhooks reach loopback, private, link-local and other non-public addresses
+    /// (a receiver on this machine or its network). Off, such URLs are refused, also when
+    /// a name resolves to one.
+    #[arg(long, env = "PULSEKEY_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+
     /// Bearer token a scraper must present to read `/metrics`; unset, the metrics are open
     /// (keep them behind the load balancer).
     #[arg(long, env = "PULSEKEY_METRICS_TOKEN", hide_env_values = true)]
@@ -176,6 +182,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// Whether the session cookie must travel over HTTPS only.
     pub secure_cookies: bool,
+    /// Webhooks may reach non-public addresses (`PULSEKEY_WEBHOOK_ALLOW_PRIVATE`).
+    pub webhook_allow_private: bool,
 }
 
 impl Config {
@@ -296,6 +304,7 @@ impl Config {
             },
             metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
             trusted_proxies,
+            webhook_allow_private: args.webhook_allow_private,
         })
     }
 }

@@ -14,6 +14,7 @@ pub mod settings;
 pub mod signature;
 pub mod token;
 pub mod user;
+pub mod webhook;
 
 pub use audit::{AuditEntry, AuditPage, AuditSort};
 pub use error::{ErrorBody, ErrorCode};
@@ -35,4 +36,8 @@ pub use token::{CreateTokenRequest, CreatedToken, Scope, TokenList, TokenView};
 pub use user::{
     ChangePasswordRequest, CreateUserRequest, LoginRequest, LoginResponse, Role, UpdateUserRequest,
     UserList, UserSort, UserView,
+};
+pub use webhook::{
+    CreateWebhookRequest, DeliveryState, UpdateWebhookRequest, WebhookAttempt, WebhookAttemptPage,
+    WebhookEventType, WebhookEvents, WebhookList, WebhookPayload, WebhookView, WebhookWithSecret,
 };

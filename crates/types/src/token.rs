@@ -14,16 +14,26 @@ pub enum Scope {
     /// Create and edit users.
     #[serde(rename = "users:write")]
     UsersWrite,
+    /// Create, change and delete webhook endpoints; read their secrets' replacements and
+    /// their deliveries.
+    #[serde(rename = "webhooks:write")]
+    WebhooksWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Read, Scope::LicensesWrite, Scope::UsersWrite];
+    pub const ALL: [Scope; 4] = [
+        Scope::Read,
+        Scope::LicensesWrite,
+        Scope::UsersWrite,
+        Scope::WebhooksWrite,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Read => "read",
             Self::LicensesWrite => "licenses:write",
             Self::UsersWrite => "users:write",
+            Self::WebhooksWrite => "webhooks:write",
         }
     }
 

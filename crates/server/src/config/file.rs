@@ -62,6 +62,7 @@ pub fn apply(
             // never ends up quoted in a parse error).
             (_, toml::Value::String(s)) => args.push(format!("{flag}={s}").into()),
             (_, toml::Value::Integer(n)) => args.push(format!("{flag}={n}").into()),
+            (_, toml::Value::Boolean(b)) => args.push(format!("{flag}={b}").into()),
             (_, toml::Value::Array(items)) if arg.get_value_delimiter().is_some() => {
                 let items = items
                     .iter()

@@ -47,6 +47,7 @@ pub fn app(
 pub async fn serve(state: SharedState, listener: TcpListener) -> std::io::Result<()> {
     spawn_expiry_sweep(state.clone());
     spawn_fleet_sampler(state.clone());
+    crate::webhooks::spawn_worker(state.clone());
     let heartbeats = state.heartbeats.clone();
     let request_timeout = state.config.request_timeout;
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);

@@ -11,6 +11,7 @@ pub mod servers;
 pub mod settings;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -62,7 +63,16 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(me::get_install_config)
                 .service(tokens::list_tokens)
                 .service(tokens::create_token)
-                .service(tokens::revoke_token),
+                .service(tokens::revoke_token)
+                .service(webhooks::list_webhooks)
+                .service(webhooks::create_webhook)
+                .service(webhooks::get_webhook)
+                .service(webhooks::update_webhook)
+                .service(webhooks::delete_webhook)
+                .service(webhooks::rotate_webhook_secret)
+                .service(webhooks::test_webhook)
+                .service(webhooks::list_webhook_deliveries)
+                .service(webhooks::retry_webhook_delivery),
         );
 }
 

@@ -18,7 +18,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         pulsekey_types::ErrorCode,
         pulsekey_types::AuditSort,
         pulsekey_types::ServerSort,
-        pulsekey_types::UserSort
+        pulsekey_types::UserSort,
+        pulsekey_types::WebhookEventType,
+        pulsekey_types::WebhookPayload
     )),
     tags(
         (name = "heartbeat", description = "What proxies call every interval"),
@@ -28,6 +30,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "servers", description = "Admin: customers' servers"),
         (name = "licenses", description = "Admin: the License card and its actions"),
         (name = "audit", description = "Admin: the append-only audit log"),
+        (name = "webhooks", description = "Admin: endpoints told what happens, signed per Standard Webhooks"),
         (name = "customer", description = "A customer's own servers"),
         (name = "tokens", description = "Admin: integrator API tokens"),
         (name = "settings", description = "What the server decides that clients show and check"),

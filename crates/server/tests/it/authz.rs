@@ -27,12 +27,13 @@ enum Rule {
     AdminRead,
     AdminLicensesWrite,
     AdminUsersWrite,
+    AdminWebhooksWrite,
     AdminSessionOnly,
     Customer,
     OwningCustomer,
 }
 
-const CALLERS: [&str; 9] = [
+const CALLERS: [&str; 10] = [
     "anonymous",
     "customer",
     "other_customer",
@@ -40,6 +41,7 @@ const CALLERS: [&str; 9] = [
     "token_read",
     "token_licenses_write",
     "token_users_write",
+    "token_webhooks_write",
     "expired_token",
     "forged_token",
 ];
@@ -56,11 +58,13 @@ fn expected(rule: Rule, caller: &str) -> Expect {
         Rule::AdminRead
         | Rule::AdminLicensesWrite
         | Rule::AdminUsersWrite
+        | Rule::AdminWebhooksWrite
         | Rule::AdminSessionOnly => {
             let scope = match rule {
                 Rule::AdminRead => "token_read",
                 Rule::AdminLicensesWrite => "token_licenses_write",
                 Rule::AdminUsersWrite => "token_users_write",
+                Rule::AdminWebhooksWrite => "token_webhooks_write",
                 _ => "none",
             };
             match caller {
@@ -138,6 +142,31 @@ fn routes() -> Vec<(&'static str, &'static str, Rule)> {
         ("get", "/api/v1/tokens", Rule::AdminSessionOnly),
         ("post", "/api/v1/tokens", Rule::AdminSessionOnly),
         ("delete", "/api/v1/tokens/{id}", Rule::AdminSessionOnly),
+        ("get", "/api/v1/webhooks", Rule::AdminWebhooksWrite),
+        ("post", "/api/v1/webhooks", Rule::AdminWebhooksWrite),
+        ("get", "/api/v1/webhooks/{id}", Rule::AdminWebhooksWrite),
+        ("patch", "/api/v1/webhooks/{id}", Rule::AdminWebhooksWrite),
+        ("delete", "/api/v1/webhooks/{id}", Rule::AdminWebhooksWrite),
+        (
+            "post",
+            "/api/v1/webhooks/{id}/rotate-secret",
+            Rule::AdminWebhooksWrite,
+        ),
+        (
+            "post",
+            "/api/v1/webhooks/{id}/test",
+            Rule::AdminWebhooksWrite,
+        ),
+        (
+            "get",
+            "/api/v1/webhooks/{id}/deliveries",
+            Rule::AdminWebhooksWrite,
+        ),
+        (
+            "post",
+            "/api/v1/webhooks/{id}/deliveries/{deliveryId}/retry",
+            Rule::AdminWebhooksWrite,
+        ),
         ("post", "/api/v1/auth/logout", Rule::SignedIn),
         ("post", "/api/v1/auth/password", Rule::SignedInSession),
     ]
@@ -173,9 +202,17 @@ both_backends! {
         let admin = app.login(&admin_user).await;
         let customer = app.create_user("acme", Role::Customer).await;
         let other = app.create_user("globex", Role::Customer).await;
+        let new_webhook = || async {
+            let r = app.post("/api/v1/webhooks", &admin, json!({ "url": "http://127.0.0.1:9/hook", "events": "all" })).await;
+            r.json::<pulsekey_types::WebhookWithSecret>().await.unwrap().webhook.id
+        };
+        // Heard before the server exists, so that its creation is delivery 1 (no worker runs
+        // here: the delivery stays pending).
+        let webhook = new_webhook().await;
+        let delivery = 1;
         let server = app.create_server(&admin, customer.id, "acme-prod").await;
         let mut tokens = std::collections::HashMap::new();
-        for (name, scope) in [("token_read", "read"), ("token_licenses_write", "licenses:write"), ("token_users_write", "users:write"), ("expired_token", "read")] {
+        for (name, scope) in [("token_read", "read"), ("token_licenses_write", "licenses:write"), ("token_users_write", "users:write"), ("token_webhooks_write", "webhooks:write"), ("expired_token", "read")] {
             let r = app.post("/api/v1/tokens", &admin, json!({ "name": name, "scopes": [scope] })).await;
             let created: pulsekey_types::CreatedToken = r.json().await.unwrap();
             if name == "expired_token" {
@@ -207,16 +244,25 @@ both_backends! {
                 } else {
                     server
                 };
+                let webhook = if (method, template) == ("delete", "/api/v1/webhooks/{id}") {
+                    new_webhook().await
+                } else {
+                    webhook
+                };
                 let path = template
                     .replace("/users/{id}", &format!("/users/{}", other.id))
                     .replace("/servers/{id}", &format!("/servers/{server}"))
-                    .replace("/tokens/{id}", &format!("/tokens/{}", victim.view.id));
+                    .replace("/tokens/{id}", &format!("/tokens/{}", victim.view.id))
+                    .replace("/webhooks/{id}", &format!("/webhooks/{webhook}"))
+                    .replace("{deliveryId}", &delivery.to_string());
                 let body: Value = match (method, template) {
                     ("post", "/api/v1/auth/login") => json!({ "username": "acme", "password": customer.password }),
                     // A wrong current password: a 422 that changes nothing for later callers.
                     ("post", "/api/v1/auth/password") => json!({ "currentPassword": "not-it-at-all", "newPassword": "a-new-password-1" }),
                     ("post", "/api/v1/users") => json!({ "username": format!("new-user-{counter}"), "email": "n@example.com", "password": "new-user-password-1", "role": "customer" }),
                     ("patch", "/api/v1/servers/{id}") => json!({ "name": format!("renamed-{counter}") }),
+                    ("patch", "/api/v1/webhooks/{id}") => json!({ "description": format!("changed-{counter}") }),
+                    ("post", "/api/v1/webhooks") => json!({ "url": "http://127.0.0.1:9/hook", "events": ["server.created"] }),
                     ("patch", _) => json!({ "email": "globex@example.com" }),
                     ("post", "/api/v1/servers") => json!({ "ownerId": customer.id, "name": format!("srv-{counter}") }),
                     ("post", "/api/v1/tokens") => json!({ "name": format!("t-{counter}"), "scopes": ["read"] }),

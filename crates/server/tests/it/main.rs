@@ -25,3 +25,4 @@ mod secrets_in_logs;
 mod servers;
 mod shutdown;
 mod storage;
+mod webhooks;

@@ -150,6 +150,15 @@ async fn migrate_to_postgres_copies_everything_and_the_copy_serves() {
     let server = ServeProcess::start(data_dir).await;
     let password = server.first_admin_password();
     let api = admin(&server, &password).await;
+    // An endpoint (a public address no one answers at) and the deliveries the actions
+    // below queue for it.
+    let r = api
+        .post(
+            "/api/v1/webhooks",
+            json!({ "url": "https://192.0.43.10/hooks/pulsekey", "events": "all" }),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
     let (_, revoked) = api.customer_with_server("acme").await;
     let r = api
         .post(
@@ -197,6 +206,7 @@ async fn migrate_to_postgres_copies_everything_and_the_copy_serves() {
         rows("audit_log") >= 4 && rows("server_heartbeats") >= 1,
         "{expected:?}"
     );
+    assert_eq!((rows("webhooks"), rows("webhook_deliveries")), (1, 4), "{expected:?}");
     // The first heartbeat's `came_online` is copied once, not written again by a trigger.
     assert_eq!(
         rows("server_events"),

@@ -216,8 +216,11 @@ pub async fn delete_server(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_admin(Scope::LicensesWrite)?;
     let id = id.into_inner();
+    let interval = state.config.heartbeat_interval_secs;
     state
-        .act(principal.actor(), move |tx| servers::delete_server(tx, id))
+        .act(principal.actor(), move |tx| {
+            servers::delete_server(tx, id, interval)
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -66,6 +66,8 @@ impl TestApp {
             heartbeats_per_key_per_minute: 0,
             behind_proxy_with_requests_per_client: None,
             fleet_sample_secs: None,
+            webhooks: false,
+            webhook_allow_private: true,
         }
     }
 
@@ -85,6 +87,10 @@ pub struct TestAppBuilder {
     /// Runs the fleet sampler every this many seconds (off by default: most tests need not
     /// share the database with it).
     fleet_sample_secs: Option<u64>,
+    /// Runs the webhook worker (off by default, for the same reason).
+    webhooks: bool,
+    /// `PULSEKEY_WEBHOOK_ALLOW_PRIVATE`: on, as the tests' receivers are on this machine.
+    webhook_allow_private: bool,
 }
 
 impl TestAppBuilder {
@@ -103,6 +109,18 @@ impl TestAppBuilder {
     #[allow(dead_code)]
     pub fn fleet_sample_secs(mut self, secs: u64) -> Self {
         self.fleet_sample_secs = Some(secs);
+        self
+    }
+
+    #[allow(dead_code)]
+    pub fn webhooks(mut self) -> Self {
+        self.webhooks = true;
+        self
+    }
+
+    #[allow(dead_code)]
+    pub fn webhook_allow_private(mut self, allow: bool) -> Self {
+        self.webhook_allow_private = allow;
         self
     }
 
@@ -214,6 +232,7 @@ fn start_node(
             .map(|_| vec![std::net::IpAddr::from([127, 0, 0, 1])])
             .unwrap_or_default(),
         secure_cookies: false,
+        webhook_allow_private: options.webhook_allow_private,
     };
     let secrets = Secrets::load(
         data_dir,
@@ -224,6 +243,7 @@ fn start_node(
     .unwrap();
     let state = AppState::new(db, config, secrets).unwrap();
     let sampling = options.fleet_sample_secs.is_some();
+    let delivering = options.webhooks;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let system = actix_web::rt::System::new();
@@ -238,6 +258,9 @@ fn start_node(
         .run();
         let _ = tx.send(server.handle());
         let _ = system.block_on(async move {
+            if delivering {
+                pulsekey_server::webhooks::spawn_worker(sampled.clone().into());
+            }
             if sampling {
                 pulsekey_server::http::app::spawn_fleet_sampler(sampled.into());
             }

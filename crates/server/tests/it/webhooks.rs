@@ -1,0 +1,488 @@
+//! Webhooks, delivered to a real receiver (`tools/webhook-receiver.mjs`) that verifies
+//! every delivery with `standardwebhooks`, the Standard Webhooks reference library.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pulsekey_types::{
+    DeliveryState, ErrorBody, Role, WebhookAttemptPage, WebhookView, WebhookWithSecret,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::util::test_app::TestApp;
+
+/// The receiver process, killed when dropped.
+struct Receiver {
+    child: Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Received {
+    id: String,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    verified: bool,
+    attempt: u32,
+    body: String,
+}
+
+impl Receiver {
+    fn start() -> Self {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tools/webhook-receiver.mjs"
+        );
+        let mut child = Command::new("node")
+            .arg(script)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node runs the receiver (scripts/test installs tools/node_modules)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("the receiver said {line:?}"));
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/hooks/pulsekey", self.base)
+    }
+
+    async fn control(&self, what: &str, body: &str) {
+        let answer = self
+            .client
+            .put(format!("{}/control/{what}", self.base))
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 204);
+    }
+
+    async fn received(&self) -> Vec<Received> {
+        self.client
+            .get(format!("{}/control/received", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Waits (up to 20 s) until `done` holds for what arrived.
+    async fn wait_for(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        let started = Instant::now();
+        loop {
+            let received = self.received().await;
+            if done(&received) {
+                return received;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{what}: still waiting after 20 s; received {received:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn create_webhook(app: &TestApp, admin: &str, body: Value) -> WebhookWithSecret {
+    let answer = app.post("/api/v1/webhooks", admin, body).await;
+    assert_eq!(answer.status(), 201);
+    assert_eq!(answer.headers()["cache-control"], "no-store");
+    answer.json().await.unwrap()
+}
+
+fn types(received: &[Received]) -> Vec<&str> {
+    received
+        .iter()
+        .map(|r| r.event_type.as_deref().unwrap_or("?"))
+        .collect()
+}
+
+async fn every_action_reaches_a_real_receiver_signed(postgres: bool) {
+    let app = TestApp::builder().webhooks().spawn(postgres).await;
+    let receiver = Receiver::start();
+    let admin = app.admin_token().await;
+    let created = create_webhook(
+        &app,
+        &admin,
+        json!({ "url": receiver.url(), "description": "billing", "events": "all" }),
+    )
+    .await;
+    assert!(
+        created.secret.starts_with("whsec_"),
+        "a Standard Webhooks secret"
+    );
+    receiver.control("secret", &created.secret).await;
+    // Only the endpoint that hears a type gets it.
+    let receiver_b = Receiver::start();
+    let only_revokes = create_webhook(
+        &app,
+        &admin,
+        json!({ "url": receiver_b.url(), "events": ["license.revoked"] }),
+    )
+    .await;
+    receiver_b.control("secret", &only_revokes.secret).await;
+
+    let acme = app.create_user("acme", Role::Customer).await;
+    let server = app.create_server(&admin, acme.id, "acme-prod").await;
+    let key = app.reveal(&admin, server).await;
+    let license = |action: &str| format!("/api/v1/servers/{server}/license/{action}");
+    assert_eq!(
+        app.post(&license("regenerate"), &admin, json!({}))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.post(&license("revoke"), &admin, json!({ "graceDays": 3 }))
+            .await
+            .status(),
+        200
+    );
+    // An action that fails publishes nothing.
+    assert_eq!(
+        app.post(&license("revoke"), &admin, json!({ "graceDays": 3 }))
+            .await
+            .status(),
+        409
+    );
+    assert_eq!(
+        app.post(&license("reinstate"), &admin, json!({}))
+            .await
+            .status(),
+        200
+    );
+    let r = app
+        .client
+        .delete(app.at(&format!("/api/v1/servers/{server}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let test = app
+        .post(
+            &format!("/api/v1/webhooks/{}/test", created.webhook.id),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(test.status(), 202);
+
+    let expected = [
+        "server.created",
+        "license.regenerated",
+        "license.revoked",
+        "license.reinstated",
+        "server.deleted",
+        "webhook.test",
+    ];
+    let received = receiver
+        .wait_for("six events", |r| r.len() >= expected.len())
+        .await;
+    let mut got = types(&received);
+    got.sort();
+    let mut want = expected.to_vec();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(
+        received.iter().all(|r| r.verified),
+        "every signature verifies: {received:#?}"
+    );
+    let ids: std::collections::HashSet<&str> = received.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), received.len(), "one webhook-id per event");
+    let only = receiver_b.wait_for("the revoke", |r| !r.is_empty()).await;
+    assert_eq!(types(&only), ["license.revoked"]);
+    assert!(only[0].verified);
+
+    // What the payload says: the server, its owner and its license, never a key.
+    let revoked = received
+        .iter()
+        .find(|r| r.event_type.as_deref() == Some("license.revoked"))
+        .unwrap();
+    let payload: Value = serde_json::from_str(&revoked.body).unwrap();
+    assert_eq!(payload["type"], "license.revoked");
+    assert!(payload["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        payload["data"]["server"],
+        json!({ "id": server, "name": "acme-prod", "ownerId": acme.id })
+    );
+    assert_eq!(
+        payload["data"]["owner"],
+        json!({ "id": acme.id, "username": "acme" })
+    );
+    assert_eq!(payload["data"]["license"]["status"], "GRACE");
+    assert_eq!(payload["data"]["graceDays"], 3);
+    assert!(
+        payload["data"]["license"]["keyMasked"]
+            .as_str()
+            .unwrap()
+            .starts_with("pk_•")
+    );
+    for r in &received {
+        assert!(!r.body.contains(&key), "{}", r.body);
+        assert!(!r.body.contains(&key[3..]), "{}", r.body);
+    }
+
+    // The deliveries page: each attempt, delivered.
+    let page: WebhookAttemptPage = app
+        .get(
+            &format!("/api/v1/webhooks/{}/deliveries?limit=4", created.webhook.id),
+            &admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 4);
+    assert!(
+        page.items
+            .iter()
+            .all(|a| a.status_code == Some(204) && a.state == DeliveryState::Delivered)
+    );
+    assert!(
+        page.items.windows(2).all(|w| w[0].id > w[1].id),
+        "newest first"
+    );
+    let rest: WebhookAttemptPage = app
+        .get(
+            &format!(
+                "/api/v1/webhooks/{}/deliveries?limit=4&cursor={}",
+                created.webhook.id,
+                page.next_cursor.unwrap()
+            ),
+            &admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((rest.items.len(), rest.next_cursor), (2, None));
+
+    // Each change to an endpoint is audited, without its secret.
+    let entries = app.audit(&admin, "action=webhook.create").await;
+    assert_eq!(entries.len(), 2);
+    let log = serde_json::to_string(&app.audit(&admin, "").await).unwrap();
+    assert!(!log.contains(&created.secret[6..]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_action_reaches_a_real_receiver_signed_sqlite() {
+    every_action_reaches_a_real_receiver_signed(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_action_reaches_a_real_receiver_signed_postgres() {
+    every_action_reaches_a_real_receiver_signed(true).await;
+}
+
+/// A receiver answering 500 gets the event again after the first wait (5 s), with the same
+/// `webhook-id`; a rotated secret keeps the old one signing beside it.
+async fn failures_are_retried_and_secrets_rotate(postgres: bool) {
+    let app = TestApp::builder().webhooks().spawn(postgres).await;
+    let receiver = Receiver::start();
+    let admin = app.admin_token().await;
+    let created = create_webhook(
+        &app,
+        &admin,
+        json!({ "url": receiver.url(), "events": ["server.created"] }),
+    )
+    .await;
+    let id = created.webhook.id;
+    receiver.control("secret", &created.secret).await;
+    receiver.control("mode", "fail").await;
+    let acme = app.create_user("acme", Role::Customer).await;
+    app.create_server(&admin, acme.id, "acme-prod").await;
+    let first = receiver
+        .wait_for("the first attempt", |r| !r.is_empty())
+        .await;
+    receiver.control("mode", "ok").await;
+    let view: WebhookView = app
+        .get(&format!("/api/v1/webhooks/{id}"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(view.failing_since.is_some(), "{view:?}");
+    let page: WebhookAttemptPage = app
+        .get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let failed = &page.items[0];
+    assert_eq!(
+        (failed.status_code, failed.state),
+        (Some(500), DeliveryState::Pending)
+    );
+    assert_eq!(failed.error.as_deref(), Some("answered 500"));
+    assert_eq!(failed.response_head, "receiver is failing on purpose");
+    let wait = failed.next_attempt_at.unwrap() - failed.at;
+    assert!(
+        wait >= time::Duration::seconds(5) && wait <= time::Duration::seconds(6),
+        "{wait}"
+    );
+
+    let both = receiver.wait_for("the retry", |r| r.len() >= 2).await;
+    assert_eq!(
+        (both[1].id.as_str(), both[1].attempt),
+        (first[0].id.as_str(), 2)
+    );
+    assert!(both[1].verified);
+    let view: WebhookView = app
+        .get(&format!("/api/v1/webhooks/{id}"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view.failing_since, None, "a success ends the streak");
+
+    // A retry asked for sends a delivered event again, at once.
+    let retry = app
+        .post(
+            &format!(
+                "/api/v1/webhooks/{id}/deliveries/{}/retry",
+                failed.delivery_id
+            ),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(retry.status(), 202);
+    receiver.wait_for("the asked retry", |r| r.len() >= 3).await;
+    let missing = app
+        .post(
+            &format!("/api/v1/webhooks/{id}/deliveries/999999/retry"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(missing.status(), 404);
+
+    // Rotation: the new secret answered once; the old one still verifies for 24 h.
+    let rotated: WebhookWithSecret = app
+        .post(
+            &format!("/api/v1/webhooks/{id}/rotate-secret"),
+            &admin,
+            json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(rotated.secret, created.secret);
+    app.create_server(&admin, acme.id, "acme-eu").await;
+    let old = receiver
+        .wait_for("an event after the rotation", |r| r.len() >= 4)
+        .await;
+    assert!(old[3].verified, "the old secret still verifies");
+    receiver.control("secret", &rotated.secret).await;
+    app.create_server(&admin, acme.id, "acme-us").await;
+    let new = receiver
+        .wait_for("an event with the new secret", |r| r.len() >= 5)
+        .await;
+    assert!(new[4].verified, "the new secret verifies");
+    receiver
+        .control("secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        .await;
+    app.create_server(&admin, acme.id, "acme-ap").await;
+    let other = receiver
+        .wait_for("an event checked with a wrong secret", |r| r.len() >= 6)
+        .await;
+    assert!(!other[5].verified, "a wrong secret does not verify");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_retried_and_secrets_rotate_sqlite() {
+    failures_are_retried_and_secrets_rotate(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_retried_and_secrets_rotate_postgres() {
+    failures_are_retried_and_secrets_rotate(true).await;
+}
+
+/// Without `PULSEKEY_WEBHOOK_ALLOW_PRIVATE`, an endpoint cannot be aimed at this machine
+/// or its network, by address or by a name that resolves to one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_addresses_are_refused_unless_allowed() {
+    let app = TestApp::builder()
+        .webhook_allow_private(false)
+        .spawn(false)
+        .await;
+    let admin = app.admin_token().await;
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost:9/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.8/hook",
+        "http://[::1]:9/hook",
+        "http://[::ffff:127.0.0.1]:9/hook",
+    ] {
+        let answer = app
+            .post(
+                "/api/v1/webhooks",
+                &admin,
+                json!({ "url": url, "events": "all" }),
+            )
+            .await;
+        assert_eq!(answer.status(), 422, "{url}");
+        let error: ErrorBody = answer.json().await.unwrap();
+        assert!(
+            error.message.contains("PULSEKEY_WEBHOOK_ALLOW_PRIVATE"),
+            "{url}: {}",
+            error.message
+        );
+    }
+    for (body, status) in [
+        (json!({ "url": "ftp://example.com/", "events": "all" }), 422),
+        (
+            json!({ "url": "https://u:p@example.com/", "events": "all" }),
+            422,
+        ),
+        (json!({ "url": "https://example.com/", "events": [] }), 422),
+        (
+            json!({ "url": "https://example.com/", "events": ["webhook.test"] }),
+            422,
+        ),
+        (
+            json!({ "url": "https://example.com/", "events": "some" }),
+            400,
+        ),
+        (json!({ "url": "https://example.com/" }), 400),
+    ] {
+        let answer = app.post("/api/v1/webhooks", &admin, body.clone()).await;
+        assert_eq!(answer.status(), status, "{body}");
+        assert!(answer.json::<ErrorBody>().await.is_ok());
+    }
+    let list: Value = app
+        .get("/api/v1/webhooks", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"], json!([]), "nothing refused was stored");
+}

@@ -1,0 +1,75 @@
+// A webhook receiver for the tests, as an integrator would write one: every delivery is
+// verified with `standardwebhooks`, the Standard Webhooks reference library, and
+// de-duplicated by its `webhook-id`.
+//
+//   node tools/webhook-receiver.mjs        prints "listening <port>" once ready
+//
+// Control, for the test driving it (any other path is a delivery):
+//   PUT  /control/secret   body: the endpoint's `whsec_…` secret
+//   PUT  /control/mode     body: ok (answer 204), fail (answer 500) or hang (never answer)
+//   GET  /control/received JSON: every delivery, in arrival order:
+//                          {id, type, verified, attempt, body}
+import http from "node:http";
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+const { Webhook } = require("standardwebhooks");
+
+let secret = null;
+let mode = "ok";
+const received = [];
+const attempts = new Map();
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+const server = http.createServer(async (req, res) => {
+  const body = await readBody(req);
+  if (req.url === "/control/secret" && req.method === "PUT") {
+    secret = body.trim();
+    res.writeHead(204).end();
+    return;
+  }
+  if (req.url === "/control/mode" && req.method === "PUT") {
+    mode = body.trim();
+    res.writeHead(204).end();
+    return;
+  }
+  if (req.url === "/control/received" && req.method === "GET") {
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(received));
+    return;
+  }
+  const id = req.headers["webhook-id"];
+  const attempt = (attempts.get(id) ?? 0) + 1;
+  attempts.set(id, attempt);
+  let verified = false;
+  let type = null;
+  try {
+    const payload = new Webhook(secret).verify(body, req.headers);
+    verified = true;
+    type = payload.type;
+  } catch (err) {
+    verified = false;
+  }
+  received.push({ id, type, verified, attempt, mode, body });
+  if (mode === "hang") {
+    return; // never answers: the sender's timeout must end it
+  }
+  if (!verified) {
+    res.writeHead(400, { "content-type": "text/plain" }).end("signature did not verify");
+  } else if (mode === "fail") {
+    res.writeHead(500, { "content-type": "text/plain" }).end("receiver is failing on purpose");
+  } else {
+    res.writeHead(204).end();
+  }
+});
+
+server.listen(0, "127.0.0.1", () => {
+  console.log(`listening ${server.address().port}`);
+});
