@@ -224,6 +224,32 @@ pub fn delete_server(
     )?)
 }
 
+/// Stores GRACE → EXPIRED for every grace window that has ended, and publishes
+/// `license.expired` for each in the same transaction. The update changes a row once, so
+/// when every node sweeps, each ended window is announced once for the whole cluster.
+/// Returns how many ended.
+pub fn expire_ended_graces(
+    db: &pulsekey_db::Db,
+    now: OffsetDateTime,
+    interval_secs: u64,
+) -> Result<usize, DomainError> {
+    db.transaction(|conn| {
+        let ended = servers::expire_passed_grace(conn, pulsekey_db::to_stored(now))?;
+        for id in &ended {
+            let row = servers::find(conn, *id)?;
+            let license = license_view(&row, now, interval_secs);
+            webhooks::publish_about_server(
+                conn,
+                WebhookEventType::LicenseExpired,
+                &row,
+                &license,
+                json!({}),
+            )?;
+        }
+        Ok(ended.len())
+    })
+}
+
 /// Locks the server row for this transaction and reads it.
 fn lock_and_read(conn: &mut DbConnection, id: i64) -> Result<ServerRow, DomainError> {
     if !servers::lock(conn, id)? {

@@ -20,6 +20,10 @@ use crate::audit::{Audited, Tx};
 use crate::crypto::{DataKey, random_bytes};
 use signing::SigningSecret;
 
+/// How long finished deliveries, their attempts and their events are kept (pending ones
+/// stay until they finish).
+pub const DELIVERIES_KEPT_FOR: time::Duration = time::Duration::days(30);
+
 /// How long a rotated-out secret keeps signing beside the new one.
 pub const PREVIOUS_SECRET_LIFETIME: time::Duration = time::Duration::hours(24);
 
@@ -371,6 +375,25 @@ pub(crate) fn publish_about_server(
     license: &LicenseView,
     more: Value,
 ) -> Result<(), DbError> {
+    publish_about_server_at(
+        conn,
+        event_type,
+        server,
+        license,
+        more,
+        OffsetDateTime::now_utc(),
+    )
+}
+
+/// As [`publish_about_server`], for something that happened at `at`.
+fn publish_about_server_at(
+    conn: &mut DbConnection,
+    event_type: WebhookEventType,
+    server: &pulsekey_db::servers::ServerRow,
+    license: &LicenseView,
+    more: Value,
+    at: OffsetDateTime,
+) -> Result<(), DbError> {
     let owner = pulsekey_db::users::find(conn, server.owner_id)?;
     let mut data = json!({
         "server": { "id": server.id, "name": server.name, "ownerId": server.owner_id },
@@ -380,18 +403,65 @@ pub(crate) fn publish_about_server(
     if let (Value::Object(data), Value::Object(more)) = (&mut data, more) {
         data.extend(more);
     }
-    let now = OffsetDateTime::now_utc();
-    let (msg_id, payload) = event_form(event_type, now, data);
+    let (msg_id, payload) = event_form(event_type, at, data);
     db::publish(
         conn,
         &db::EventInsertForm {
             msg_id: &msg_id,
             event_type: event_type.as_str(),
-            at: pulsekey_db::to_stored(now),
+            at: pulsekey_db::to_stored(at),
             payload: &payload,
         },
     )?;
     Ok(())
+}
+
+/// Events the relay reads per transaction.
+const RELAY_BATCH: i64 = 500;
+
+/// Hands what the heartbeat bookkeeping and the fleet job recorded (`server_events`) to
+/// webhooks: each event once for the whole cluster, in the order written. Returns how many
+/// events it read; a full batch means more may wait.
+pub fn relay_server_events(
+    db: &pulsekey_db::Db,
+    now: OffsetDateTime,
+    interval_secs: u64,
+) -> Result<usize, DomainError> {
+    db.transaction(|conn| {
+        let events = pulsekey_db::server_events::claim_unrelayed(conn, RELAY_BATCH)?;
+        for event in &events {
+            let event_type = match event.kind.as_str() {
+                "came_online" => WebhookEventType::ServerCameOnline,
+                "went_offline" => WebhookEventType::ServerWentOffline,
+                "version_changed" => WebhookEventType::ServerVersionChanged,
+                "old_key_used" => WebhookEventType::LicenseOldKeyUsed,
+                // `address_changed` is for the installation's page only.
+                _ => continue,
+            };
+            // A server deleted since: its `server.deleted` said the last word.
+            let server = match pulsekey_db::servers::find(conn, event.server_id) {
+                Ok(server) => server,
+                Err(DbError::NotFound) => continue,
+                Err(err) => return Err(err.into()),
+            };
+            let license = crate::servers::license_view(&server, now, interval_secs);
+            // What the event itself records (`from`/`to`, `keyLast4`/`ip`, `offlineSince`).
+            let detail: Value = serde_json::from_str(&event.data).unwrap_or_else(|_| json!({}));
+            publish_about_server_at(
+                conn,
+                event_type,
+                &server,
+                &license,
+                detail,
+                pulsekey_db::from_stored(event.at),
+            )?;
+        }
+        let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+        if !ids.is_empty() {
+            pulsekey_db::server_events::mark_relayed(conn, &ids)?;
+        }
+        Ok(events.len())
+    })
 }
 
 #[cfg(test)]

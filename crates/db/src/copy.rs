@@ -89,6 +89,7 @@ struct ServerEvent {
     at: PrimitiveDateTime,
     kind: String,
     data: String,
+    relayed: bool,
 }
 
 #[derive(Debug, Queryable, Selectable, Insertable)]

@@ -81,6 +81,7 @@ diesel::table! {
         at -> Timestamp,
         kind -> Text,
         data -> Text,
+        relayed -> Bool,
     }
 }
 

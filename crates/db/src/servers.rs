@@ -424,7 +424,7 @@ pub fn grace_ending(
 pub fn expire_passed_grace(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-) -> Result<usize, DbError> {
+) -> Result<Vec<i64>, DbError> {
     Ok(diesel::update(servers::table)
         .filter(servers::license_status.eq("GRACE"))
         .filter(servers::grace_expires_at.le(now))
@@ -432,7 +432,8 @@ pub fn expire_passed_grace(
             servers::license_status.eq("EXPIRED"),
             servers::updated_at.eq(now),
         ))
-        .execute(conn)?)
+        .returning(servers::id)
+        .get_results(conn)?)
 }
 
 fn expect_one(changed: usize) -> Result<(), DbError> {

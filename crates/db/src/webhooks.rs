@@ -509,3 +509,30 @@ pub fn queue_depth(conn: &mut DbConnection) -> Result<(i64, Option<PrimitiveDate
         .first(conn)?;
     Ok((depth, oldest))
 }
+
+/// Deletes what is over: attempts, finished deliveries and events from before `before`
+/// (pending deliveries and their events stay, however old). Returns how many deliveries.
+pub fn prune(conn: &mut DbConnection, before: PrimitiveDateTime) -> Result<usize, DbError> {
+    diesel::delete(webhook_attempts::table.filter(webhook_attempts::at.lt(before)))
+        .execute(conn)?;
+    let finished = webhook_deliveries::table
+        .filter(webhook_deliveries::state.ne(PENDING))
+        .filter(webhook_deliveries::updated_at.lt(before))
+        .select(webhook_deliveries::id);
+    diesel::delete(webhook_attempts::table.filter(webhook_attempts::delivery_id.eq_any(finished)))
+        .execute(conn)?;
+    let deliveries = diesel::delete(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::state.ne(PENDING))
+            .filter(webhook_deliveries::updated_at.lt(before)),
+    )
+    .execute(conn)?;
+    let still_delivered = webhook_deliveries::table.select(webhook_deliveries::event_id);
+    diesel::delete(
+        webhook_events::table
+            .filter(webhook_events::at.lt(before))
+            .filter(webhook_events::id.ne_all(still_delivered)),
+    )
+    .execute(conn)?;
+    Ok(deliveries)
+}

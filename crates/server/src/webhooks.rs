@@ -13,6 +13,7 @@ use pulsekey_core::webhooks::{address, open_secret, schedule, signing};
 use pulsekey_db::webhooks::{self as db, ClaimedDelivery};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
+use crate::http::metrics::DeliveryResult;
 use crate::http::state::SharedState;
 
 /// How long an endpoint has to answer.
@@ -236,8 +237,17 @@ pub fn spawn_worker(state: SharedState) {
     });
 }
 
-/// One round: returns how many deliveries it claimed.
+/// One round: relays new server events, then claims and sends what is due. Returns how
+/// many deliveries it claimed.
 async fn round(state: &SharedState, client: &reqwest::Client) -> usize {
+    let (db, interval) = (state.db.clone(), state.config.heartbeat_interval_secs);
+    let relayed = actix_web::web::block(move || {
+        pulsekey_core::webhooks::relay_server_events(&db, time::OffsetDateTime::now_utc(), interval)
+    })
+    .await;
+    if let Ok(Err(err)) = relayed {
+        tracing::warn!(error = %err, "server events could not be relayed to webhooks");
+    }
     let db = state.db.clone();
     let claimed = actix_web::web::block(move || {
         let now = time::OffsetDateTime::now_utc();
@@ -277,6 +287,13 @@ async fn round(state: &SharedState, client: &reqwest::Client) -> usize {
 
 async fn record(state: &SharedState, delivery: &ClaimedDelivery, outcome: &Outcome) {
     let delivered = outcome.delivered();
+    state
+        .metrics
+        .webhook_delivery(match (delivered, outcome.status_code) {
+            (true, _) => DeliveryResult::Delivered,
+            (false, Some(_)) => DeliveryResult::Rejected,
+            (false, None) => DeliveryResult::Unreachable,
+        });
     let attempts = u32::try_from(delivery.attempts).unwrap_or(0) + 1;
     let now = time::OffsetDateTime::now_utc();
     let next = (!delivered)

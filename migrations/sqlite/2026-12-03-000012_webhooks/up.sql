@@ -60,3 +60,12 @@ CREATE TABLE webhook_attempts (
 );
 CREATE INDEX webhook_attempts_by_webhook ON webhook_attempts (webhook_id, id);
 CREATE INDEX webhook_attempts_by_delivery ON webhook_attempts (delivery_id, id);
+
+-- What the heartbeat bookkeeping and the fleet job record (see server_events) reaches
+-- webhooks through a relay that every node runs: it claims the rows not yet relayed, in
+-- the order written, publishes them and marks them, in one transaction. A flag rather
+-- than a cursor: ids are handed out before commit, so a cursor could pass an event whose
+-- transaction had yet to commit. The history from before webhooks is not news.
+ALTER TABLE server_events ADD COLUMN relayed BOOLEAN NOT NULL DEFAULT 0;
+UPDATE server_events SET relayed = 1;
+CREATE INDEX server_events_to_relay ON server_events (id) WHERE NOT relayed;

@@ -147,7 +147,16 @@ fn spawn_expiry_sweep(state: SharedState) {
                     now - pulsekey_core::heartbeat::RETIRED_KEYS_KEPT_FOR,
                 )?;
                 pulsekey_db::fleet::prune_samples(&mut conn, now - fleet.history_kept)?;
-                pulsekey_db::servers::expire_passed_grace(&mut conn, now)
+                pulsekey_db::webhooks::prune(
+                    &mut conn,
+                    now - pulsekey_core::webhooks::DELIVERIES_KEPT_FOR,
+                )?;
+                drop(conn);
+                pulsekey_core::servers::expire_ended_graces(
+                    &db,
+                    pulsekey_db::from_stored(now),
+                    fleet.interval_secs,
+                )
             })
             .await;
             match swept {

@@ -96,9 +96,33 @@ impl HeartbeatResult {
 /// method and status code.
 type RequestKey = (&'static str, &'static str, u16);
 
+/// How a webhook attempt ended, for `pulsekey_webhook_deliveries_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryResult {
+    /// A 2xx.
+    Delivered,
+    /// Another status: retried later.
+    Rejected,
+    /// No answer (timeout, no connection, a refused address): retried later.
+    Unreachable,
+}
+
+impl DeliveryResult {
+    const ALL: [Self; 3] = [Self::Delivered, Self::Rejected, Self::Unreachable];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Rejected => "rejected",
+            Self::Unreachable => "unreachable",
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Metrics {
     heartbeats: [AtomicU64; HeartbeatResult::ALL.len()],
+    deliveries: [AtomicU64; DeliveryResult::ALL.len()],
     requests: RwLock<HashMap<RequestKey, Histogram>>,
     /// Route patterns, interned: there are only as many as routes.
     routes: RwLock<HashMap<String, &'static str>>,
@@ -112,9 +136,16 @@ pub struct Snapshot {
     pub indexed_licenses: usize,
     /// Heartbeats the index could not answer alone (counter).
     pub index_database_lookups: u64,
+    /// Webhook deliveries waiting for an enabled endpoint, and the age in seconds of the
+    /// oldest; `None` when the database did not answer.
+    pub webhook_queue: Option<(i64, f64)>,
 }
 
 impl Metrics {
+    pub fn webhook_delivery(&self, result: DeliveryResult) {
+        self.deliveries[result as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn heartbeat(&self, result: HeartbeatResult) {
         self.heartbeats[result.slot()].fetch_add(1, Ordering::Relaxed);
     }
@@ -181,6 +212,22 @@ impl Metrics {
                 out,
                 "pulsekey_heartbeats_total{{result=\"{name}\",status=\"{status}\"}} {count}"
             );
+        }
+
+        out.push_str("# HELP pulsekey_webhook_deliveries_total Webhook attempts this node made, by result.\n# TYPE pulsekey_webhook_deliveries_total counter\n");
+        for result in DeliveryResult::ALL {
+            let count = self.deliveries[result as usize].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "pulsekey_webhook_deliveries_total{{result=\"{}\"}} {count}",
+                result.label()
+            );
+        }
+        if let Some((depth, oldest)) = snapshot.webhook_queue {
+            out.push_str("# HELP pulsekey_webhook_queue_depth Webhook deliveries waiting for an enabled endpoint (the whole cluster's).\n# TYPE pulsekey_webhook_queue_depth gauge\n");
+            let _ = writeln!(out, "pulsekey_webhook_queue_depth {depth}");
+            out.push_str("# HELP pulsekey_webhook_oldest_pending_seconds Age of the oldest webhook delivery still waiting (0 when none).\n# TYPE pulsekey_webhook_oldest_pending_seconds gauge\n");
+            let _ = writeln!(out, "pulsekey_webhook_oldest_pending_seconds {oldest:.3}");
         }
 
         out.push_str("# HELP pulsekey_http_request_duration_seconds Time to answer a request, by route, method and status.\n# TYPE pulsekey_http_request_duration_seconds histogram\n");
@@ -278,6 +325,7 @@ mod tests {
 
     fn snapshot() -> Snapshot {
         Snapshot {
+            webhook_queue: Some((3, 12.5)),
             pool: pulsekey_db::PoolState {
                 max: 8,
                 open: 3,
@@ -300,6 +348,9 @@ mod tests {
         metrics.request(None, "GET", 404, Duration::from_secs(20));
         metrics.request(None, "BREW", 405, Duration::from_millis(1));
         metrics.request(None, "FOO1", 405, Duration::from_millis(1));
+        metrics.webhook_delivery(DeliveryResult::Delivered);
+        metrics.webhook_delivery(DeliveryResult::Unreachable);
+        metrics.webhook_delivery(DeliveryResult::Unreachable);
         let text = metrics.render(&snapshot());
         for line in [
             "pulsekey_heartbeats_total{result=\"verdict\",status=\"GRACE\"} 1",
@@ -317,6 +368,11 @@ mod tests {
             "pulsekey_licenses{status=\"GRACE\"} 2",
             "pulsekey_licenses{status=\"EXPIRED\"} 0",
             "pulsekey_database_up 1",
+            "pulsekey_webhook_deliveries_total{result=\"delivered\"} 1",
+            "pulsekey_webhook_deliveries_total{result=\"rejected\"} 0",
+            "pulsekey_webhook_deliveries_total{result=\"unreachable\"} 2",
+            "pulsekey_webhook_queue_depth 3",
+            "pulsekey_webhook_oldest_pending_seconds 12.500",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
         }
@@ -325,10 +381,12 @@ mod tests {
     #[test]
     fn a_database_that_does_not_answer_drops_the_license_gauges() {
         let text = Metrics::default().render(&Snapshot {
+            webhook_queue: None,
             licenses: None,
             ..snapshot()
         });
         assert!(text.contains("pulsekey_database_up 0"));
         assert!(!text.contains("pulsekey_licenses{"));
+        assert!(!text.contains("pulsekey_webhook_queue_depth"));
     }
 }

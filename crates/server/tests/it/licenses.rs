@@ -203,8 +203,8 @@ both_backends! {
         let db = app.db.clone();
         let counts = tokio::task::spawn_blocking(move || {
             let mut conn = db.conn().unwrap();
-            let first = pulsekey_db::servers::expire_passed_grace(&mut conn, pulsekey_db::now()).unwrap();
-            let second = pulsekey_db::servers::expire_passed_grace(&mut conn, pulsekey_db::now()).unwrap();
+            let first = pulsekey_db::servers::expire_passed_grace(&mut conn, pulsekey_db::now()).unwrap().len();
+            let second = pulsekey_db::servers::expire_passed_grace(&mut conn, pulsekey_db::now()).unwrap().len();
             let row = pulsekey_db::servers::find(&mut conn, server).unwrap();
             (first, second, row.license_status)
         }).await.unwrap();

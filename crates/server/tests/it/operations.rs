@@ -206,7 +206,11 @@ async fn migrate_to_postgres_copies_everything_and_the_copy_serves() {
         rows("audit_log") >= 4 && rows("server_heartbeats") >= 1,
         "{expected:?}"
     );
-    assert_eq!((rows("webhooks"), rows("webhook_deliveries")), (1, 4), "{expected:?}");
+    assert_eq!(
+        (rows("webhooks"), rows("webhook_deliveries")),
+        (1, 4),
+        "{expected:?}"
+    );
     // The first heartbeat's `came_online` is copied once, not written again by a trigger.
     assert_eq!(
         rows("server_events"),

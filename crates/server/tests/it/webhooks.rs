@@ -486,3 +486,123 @@ async fn private_addresses_are_refused_unless_allowed() {
         .unwrap();
     assert_eq!(list["items"], json!([]), "nothing refused was stored");
 }
+
+async fn beat(base: &str, key: &str, version: &str) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{base}/heartbeat"))
+        .bearer_auth(key)
+        .json(&json!({ "version": version }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// What the heartbeat bookkeeping records (a first heartbeat, a new version, an old key
+/// still calling) and a grace window that ends reach webhooks once, with two nodes each
+/// relaying and delivering.
+async fn heartbeats_and_ended_graces_reach_webhooks_once(postgres: bool) {
+    let app = TestApp::builder().webhooks().spawn(postgres).await;
+    let node_b = app.another_node().await;
+    let receiver = Receiver::start();
+    let admin = app.admin_token().await;
+    let events = [
+        "server.came_online",
+        "server.version_changed",
+        "license.old_key_used",
+        "license.expired",
+    ];
+    let created = create_webhook(
+        &app,
+        &admin,
+        json!({ "url": receiver.url(), "events": events }),
+    )
+    .await;
+    receiver.control("secret", &created.secret).await;
+    let acme = app.create_user("acme", Role::Customer).await;
+    let server = app.create_server(&admin, acme.id, "acme-prod").await;
+    let old_key = app.reveal(&admin, server).await;
+
+    assert_eq!(beat(&app.url, &old_key, "1.0").await, 200);
+    receiver.wait_for("came_online", |r| !r.is_empty()).await;
+    assert_eq!(beat(&node_b.url, &old_key, "1.1").await, 200);
+    receiver.wait_for("version_changed", |r| r.len() >= 2).await;
+    let license = |action: &str| format!("/api/v1/servers/{server}/license/{action}");
+    assert_eq!(
+        app.post(&license("regenerate"), &admin, json!({}))
+            .await
+            .status(),
+        200
+    );
+    assert_ne!(beat(&app.url, &old_key, "1.1").await, 200);
+    receiver.wait_for("old_key_used", |r| r.len() >= 3).await;
+
+    assert_eq!(
+        app.post(&license("revoke"), &admin, json!({ "graceDays": 3 }))
+            .await
+            .status(),
+        200
+    );
+    app.sql(&format!(
+        "UPDATE servers SET grace_expires_at = '2020-01-01 00:00:00' WHERE id = {server}"
+    ))
+    .await;
+    // Every node sweeps: the window ends once.
+    let db = app.db.clone();
+    let ended = tokio::task::spawn_blocking(move || {
+        let now = time::OffsetDateTime::now_utc();
+        let first = pulsekey_core::servers::expire_ended_graces(&db, now, 60).unwrap();
+        let second = pulsekey_core::servers::expire_ended_graces(&db, now, 60).unwrap();
+        (first, second)
+    })
+    .await
+    .unwrap();
+    assert_eq!(ended, (1, 0));
+    receiver.wait_for("license.expired", |r| r.len() >= 4).await;
+    // A test event behind them all: nothing came twice meanwhile.
+    app.post(
+        &format!("/api/v1/webhooks/{}/test", created.webhook.id),
+        &admin,
+        json!({}),
+    )
+    .await;
+    let received = receiver
+        .wait_for("the test event", |r| {
+            r.iter()
+                .any(|r| r.event_type.as_deref() == Some("webhook.test"))
+        })
+        .await;
+    assert_eq!(
+        types(&received),
+        [&events[..], &["webhook.test"]].concat(),
+        "{received:#?}"
+    );
+    assert!(
+        received.iter().all(|r| r.verified && r.attempt == 1),
+        "{received:#?}"
+    );
+
+    let data = |i: usize| serde_json::from_str::<Value>(&received[i].body).unwrap()["data"].clone();
+    assert_eq!(data(0)["server"]["name"], "acme-prod");
+    assert_eq!(
+        (data(1)["from"].clone(), data(1)["to"].clone()),
+        (json!("1.0"), json!("1.1"))
+    );
+    assert_eq!(data(2)["keyLast4"], json!(&old_key[old_key.len() - 4..]));
+    assert_eq!(data(2)["ip"], "127.0.0.1");
+    assert_eq!(data(3)["license"]["status"], "EXPIRED");
+    for r in &received {
+        assert!(!r.body.contains(&old_key), "{}", r.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_and_ended_graces_reach_webhooks_once_sqlite() {
+    heartbeats_and_ended_graces_reach_webhooks_once(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_and_ended_graces_reach_webhooks_once_postgres() {
+    heartbeats_and_ended_graces_reach_webhooks_once(true).await;
+}

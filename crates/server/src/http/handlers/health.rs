@@ -84,18 +84,26 @@ pub async fn metrics(
         }
     }
     let db = state.db.clone();
-    let licenses = actix_web::web::block(move || {
+    let counted = actix_web::web::block(move || {
         let mut conn = db.conn()?;
-        pulsekey_db::servers::count_by_status(&mut conn, pulsekey_db::now())
+        let now = pulsekey_db::now();
+        let licenses = pulsekey_db::servers::count_by_status(&mut conn, now);
+        let queue = pulsekey_db::webhooks::queue_depth(&mut conn).map(|(depth, oldest)| {
+            let age = oldest.map_or(0.0, |at| (now - at).as_seconds_f64().max(0.0));
+            (depth, age)
+        });
+        Ok::<_, pulsekey_db::DbError>((licenses, queue))
     })
     .await;
-    // The gauge is left out rather than the whole scrape failing; the reason is logged.
+    // A gauge the database could not give is left out rather than the whole scrape
+    // failing; the reason is logged.
+    let (licenses, webhook_queue) = match counted {
+        Ok(Ok((licenses, queue))) => (licenses.map_err(|e| e.to_string()), queue.ok()),
+        Ok(Err(err)) => (Err(err.to_string()), None),
+        Err(err) => (Err(err.to_string()), None),
+    };
     let licenses = match licenses {
-        Ok(Ok(counts)) => Some(counts),
-        Ok(Err(err)) => {
-            tracing::warn!(error = %err, "metrics: cannot count the licenses");
-            None
-        }
+        Ok(counts) => Some(counts),
         Err(err) => {
             tracing::warn!(error = %err, "metrics: cannot count the licenses");
             None
@@ -106,6 +114,7 @@ pub async fn metrics(
         licenses,
         indexed_licenses: state.heartbeats.indexed_licenses(),
         index_database_lookups: state.heartbeats.database_lookups(),
+        webhook_queue,
     };
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
