@@ -2,7 +2,8 @@
 // verified with `standardwebhooks`, the Standard Webhooks reference library, and
 // de-duplicated by its `webhook-id`.
 //
-//   node tools/webhook-receiver.mjs        prints "listening <port>" once ready
+//   [WEBHOOK_SECRET=whsec_…] node tools/webhook-receiver.mjs [port]   prints "listening <port>" once ready (a port
+//                                            is given to come back where one was)
 //
 // Control, for the test driving it (any other path is a delivery):
 //   PUT  /control/secret   body: the endpoint's `whsec_…` secret
@@ -15,7 +16,8 @@ import { createRequire } from "node:module";
 const require = createRequire(import.meta.url);
 const { Webhook } = require("standardwebhooks");
 
-let secret = null;
+// The endpoint's secret, from the start when the test knows it already.
+let secret = process.env.WEBHOOK_SECRET || null;
 let mode = "ok";
 const received = [];
 const attempts = new Map();
@@ -70,6 +72,6 @@ const server = http.createServer(async (req, res) => {
   }
 });
 
-server.listen(0, "127.0.0.1", () => {
+server.listen(Number(process.argv[2] ?? 0), "127.0.0.1", () => {
   console.log(`listening ${server.address().port}`);
 });

@@ -23,8 +23,9 @@ pub const RESPONSE_HEAD_BYTES: usize = 2048;
 /// Deliveries one node claims per round, and sends at once.
 const CLAIM_BATCH: i64 = 200;
 const CONCURRENCY: usize = 64;
-/// A claim outlives the longest attempt; a node that stops lets it lapse after this.
-const CLAIM_FOR: time::Duration = time::Duration::seconds(60);
+/// A claim outlives the longest attempt (the 10 s timeout, then its record); a node that
+/// stops lets it lapse after this, and another node (or the same, restarted) sends it again.
+const CLAIM_FOR: time::Duration = time::Duration::seconds(20);
 
 /// Resolves an endpoint's host once and hands the client only the addresses allowed, so
 /// the address checked is the address connected to (a name cannot resolve to a public

@@ -11,6 +11,7 @@ use pulsekey_types::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::util::serve::{Api, ServeProcess};
 use crate::util::test_app::TestApp;
 
 /// The receiver process, killed when dropped.
@@ -23,6 +24,8 @@ struct Receiver {
 #[derive(Debug, Clone, Deserialize)]
 struct Received {
     id: String,
+    /// How the receiver was answering when it came.
+    mode: String,
     #[serde(rename = "type")]
     event_type: Option<String>,
     verified: bool,
@@ -30,14 +33,27 @@ struct Received {
     body: String,
 }
 
+impl Received {
+    fn mode_was_ok(&self) -> bool {
+        self.mode == "ok"
+    }
+}
+
 impl Receiver {
     fn start() -> Self {
+        Self::start_on(0, None)
+    }
+
+    /// On `port` (0: any free one), verifying with `secret` from the first delivery.
+    fn start_on(port: u16, secret: Option<&str>) -> Self {
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../tools/webhook-receiver.mjs"
         );
         let mut child = Command::new("node")
             .arg(script)
+            .arg(port.to_string())
+            .env("WEBHOOK_SECRET", secret.unwrap_or_default())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -55,6 +71,10 @@ impl Receiver {
             base: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
         }
+    }
+
+    fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
     }
 
     fn url(&self) -> String {
@@ -605,4 +625,114 @@ async fn heartbeats_and_ended_graces_reach_webhooks_once_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_and_ended_graces_reach_webhooks_once_postgres() {
     heartbeats_and_ended_graces_reach_webhooks_once(true).await;
+}
+
+/// A receiver that is down gets every event once it is back: here, at the first retry.
+async fn a_receiver_down_gets_everything_when_back(postgres: bool) {
+    let app = TestApp::builder().webhooks().spawn(postgres).await;
+    let receiver = Receiver::start();
+    let admin = app.admin_token().await;
+    let created = create_webhook(
+        &app,
+        &admin,
+        json!({ "url": receiver.url(), "events": ["server.created"] }),
+    )
+    .await;
+    let port = receiver.port();
+    drop(receiver);
+    let acme = app.create_user("acme", Role::Customer).await;
+    for i in 0..5 {
+        app.create_server(&admin, acme.id, &format!("acme-{i}"))
+            .await;
+    }
+    // Each first attempt finds nothing listening.
+    let id = created.webhook.id;
+    let started = Instant::now();
+    loop {
+        let page: WebhookAttemptPage = app
+            .get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if page.items.len() >= 5 {
+            assert!(
+                page.items
+                    .iter()
+                    .all(|a| a.status_code.is_none() && a.state == DeliveryState::Pending),
+                "{page:#?}"
+            );
+            assert_eq!(page.items[0].error.as_deref(), Some("could not connect"));
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{page:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let receiver = Receiver::start_on(port, Some(&created.secret));
+    let received = receiver.wait_for("the five events", |r| r.len() >= 5).await;
+    assert!(
+        received.iter().all(|r| r.verified && r.attempt == 1),
+        "{received:#?}"
+    );
+    let ids: std::collections::HashSet<&str> = received.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_down_gets_everything_when_back_sqlite() {
+    a_receiver_down_gets_everything_when_back(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_down_gets_everything_when_back_postgres() {
+    a_receiver_down_gets_everything_when_back(true).await;
+}
+
+/// `kill -9` while deliveries are in flight (the receiver holds them open): after a
+/// restart every event arrives, once its claim has lapsed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_delivers_every_event_after_a_restart() {
+    let env = [("PULSEKEY_WEBHOOK_ALLOW_PRIVATE", "true")];
+    let receiver = Receiver::start();
+    receiver.control("mode", "hang").await;
+    let mut server = ServeProcess::start_with_env(tempfile::tempdir().unwrap(), &env).await;
+    let password = server.first_admin_password();
+    let api = Api::sign_in(&server, "admin", &password).await;
+    let answer = api
+        .post(
+            "/api/v1/webhooks",
+            json!({ "url": receiver.url(), "events": ["server.created"] }),
+        )
+        .await;
+    assert_eq!(answer.status(), 201);
+    let created: WebhookWithSecret = answer.json().await.unwrap();
+    receiver.control("secret", &created.secret).await;
+    for i in 0..10 {
+        api.customer_with_server(&format!("customer-{i}")).await;
+    }
+    receiver
+        .wait_for("attempts in flight", |r| !r.is_empty())
+        .await;
+    server.stop(); // SIGKILL
+    receiver.control("mode", "ok").await;
+    let data_dir = std::mem::replace(&mut server.data_dir, tempfile::tempdir().unwrap());
+    let _restarted = ServeProcess::start_with_env(data_dir, &env).await;
+    let started = Instant::now();
+    loop {
+        let received = receiver.received().await;
+        let delivered: std::collections::HashSet<&str> = received
+            .iter()
+            .filter(|r| r.verified && r.mode_was_ok())
+            .map(|r| r.id.as_str())
+            .collect();
+        if delivered.len() == 10 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{} of 10 delivered after the restart: {received:#?}",
+            delivered.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
