@@ -345,7 +345,8 @@ pub(crate) fn reseal_secrets(
     Ok(resealed)
 }
 
-fn find(conn: &mut DbConnection, id: i64) -> Result<db::WebhookRow, DomainError> {
+/// An endpoint, or `NotFound("webhook")`.
+pub fn find(conn: &mut DbConnection, id: i64) -> Result<db::WebhookRow, DomainError> {
     db::find(conn, id).map_err(|err| match err {
         DbError::NotFound => DomainError::NotFound("webhook"),
         other => other.into(),

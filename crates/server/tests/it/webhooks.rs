@@ -14,7 +14,23 @@ use serde_json::{Value, json};
 use crate::util::serve::{Api, ServeProcess};
 use crate::util::test_app::TestApp;
 
-/// The receiver process, killed when dropped.
+/// `$name::sqlite` and `$name::postgres`: the test `$name(postgres)` on each backend.
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(false).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(true).await;
+            }
+        }
+    };
+}
+
 struct Receiver {
     child: Child,
     base: String,
@@ -125,6 +141,25 @@ impl Drop for Receiver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An app delivering webhooks, an admin's token, a receiver and an endpoint for it that
+/// hears `events` (the receiver knows its secret).
+async fn app_with_receiver(
+    postgres: bool,
+    events: Value,
+) -> (TestApp, String, Receiver, WebhookWithSecret) {
+    let app = TestApp::builder().webhooks().spawn(postgres).await;
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start();
+    let created = create_webhook(
+        &app,
+        &admin,
+        json!({ "url": receiver.url(), "events": events }),
+    )
+    .await;
+    receiver.control("secret", &created.secret).await;
+    (app, admin, receiver, created)
 }
 
 async fn create_webhook(app: &TestApp, admin: &str, body: Value) -> WebhookWithSecret {
@@ -309,30 +344,14 @@ async fn every_action_reaches_a_real_receiver_signed(postgres: bool) {
     assert!(!log.contains(&created.secret[6..]));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_action_reaches_a_real_receiver_signed_sqlite() {
-    every_action_reaches_a_real_receiver_signed(false).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_action_reaches_a_real_receiver_signed_postgres() {
-    every_action_reaches_a_real_receiver_signed(true).await;
-}
+on_both_backends!(every_action_reaches_a_real_receiver_signed);
 
 /// A receiver answering 500 gets the event again after the first wait (5 s), with the same
 /// `webhook-id`; a rotated secret keeps the old one signing beside it.
 async fn failures_are_retried_and_secrets_rotate(postgres: bool) {
-    let app = TestApp::builder().webhooks().spawn(postgres).await;
-    let receiver = Receiver::start();
-    let admin = app.admin_token().await;
-    let created = create_webhook(
-        &app,
-        &admin,
-        json!({ "url": receiver.url(), "events": ["server.created"] }),
-    )
-    .await;
+    let (app, admin, receiver, created) =
+        app_with_receiver(postgres, json!(["server.created"])).await;
     let id = created.webhook.id;
-    receiver.control("secret", &created.secret).await;
     receiver.control("mode", "fail").await;
     let acme = app.create_user("acme", Role::Customer).await;
     app.create_server(&admin, acme.id, "acme-prod").await;
@@ -435,15 +454,7 @@ async fn failures_are_retried_and_secrets_rotate(postgres: bool) {
     assert!(!other[5].verified, "a wrong secret does not verify");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failures_are_retried_and_secrets_rotate_sqlite() {
-    failures_are_retried_and_secrets_rotate(false).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failures_are_retried_and_secrets_rotate_postgres() {
-    failures_are_retried_and_secrets_rotate(true).await;
-}
+on_both_backends!(failures_are_retried_and_secrets_rotate);
 
 /// Without `PULSEKEY_WEBHOOK_ALLOW_PRIVATE`, an endpoint cannot be aimed at this machine
 /// or its network, by address or by a name that resolves to one.
@@ -523,23 +534,14 @@ async fn beat(base: &str, key: &str, version: &str) -> u16 {
 /// still calling) and a grace window that ends reach webhooks once, with two nodes each
 /// relaying and delivering.
 async fn heartbeats_and_ended_graces_reach_webhooks_once(postgres: bool) {
-    let app = TestApp::builder().webhooks().spawn(postgres).await;
-    let node_b = app.another_node().await;
-    let receiver = Receiver::start();
-    let admin = app.admin_token().await;
     let events = [
         "server.came_online",
         "server.version_changed",
         "license.old_key_used",
         "license.expired",
     ];
-    let created = create_webhook(
-        &app,
-        &admin,
-        json!({ "url": receiver.url(), "events": events }),
-    )
-    .await;
-    receiver.control("secret", &created.secret).await;
+    let (app, admin, receiver, created) = app_with_receiver(postgres, json!(events)).await;
+    let node_b = app.another_node().await;
     let acme = app.create_user("acme", Role::Customer).await;
     let server = app.create_server(&admin, acme.id, "acme-prod").await;
     let old_key = app.reveal(&admin, server).await;
@@ -617,27 +619,12 @@ async fn heartbeats_and_ended_graces_reach_webhooks_once(postgres: bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn heartbeats_and_ended_graces_reach_webhooks_once_sqlite() {
-    heartbeats_and_ended_graces_reach_webhooks_once(false).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn heartbeats_and_ended_graces_reach_webhooks_once_postgres() {
-    heartbeats_and_ended_graces_reach_webhooks_once(true).await;
-}
+on_both_backends!(heartbeats_and_ended_graces_reach_webhooks_once);
 
 /// A receiver that is down gets every event once it is back: here, at the first retry.
 async fn a_receiver_down_gets_everything_when_back(postgres: bool) {
-    let app = TestApp::builder().webhooks().spawn(postgres).await;
-    let receiver = Receiver::start();
-    let admin = app.admin_token().await;
-    let created = create_webhook(
-        &app,
-        &admin,
-        json!({ "url": receiver.url(), "events": ["server.created"] }),
-    )
-    .await;
+    let (app, admin, receiver, created) =
+        app_with_receiver(postgres, json!(["server.created"])).await;
     let port = receiver.port();
     drop(receiver);
     let acme = app.create_user("acme", Role::Customer).await;
@@ -678,15 +665,7 @@ async fn a_receiver_down_gets_everything_when_back(postgres: bool) {
     assert_eq!(ids.len(), 5);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receiver_down_gets_everything_when_back_sqlite() {
-    a_receiver_down_gets_everything_when_back(false).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receiver_down_gets_everything_when_back_postgres() {
-    a_receiver_down_gets_everything_when_back(true).await;
-}
+on_both_backends!(a_receiver_down_gets_everything_when_back);
 
 /// `kill -9` while deliveries are in flight (the receiver holds them open): after a
 /// restart every event arrives, once its claim has lapsed.

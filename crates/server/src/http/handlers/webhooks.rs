@@ -100,14 +100,7 @@ pub async fn get_webhook(
 ) -> Result<web::Json<WebhookView>, ApiError> {
     principal.require_admin(Scope::WebhooksWrite)?;
     let id = id.into_inner();
-    let row = state
-        .read(move |conn| {
-            pulsekey_db::webhooks::find(conn, id).map_err(|err| match err {
-                pulsekey_db::DbError::NotFound => pulsekey_core::DomainError::NotFound("webhook"),
-                other => other.into(),
-            })
-        })
-        .await?;
+    let row = state.read(move |conn| webhooks::find(conn, id)).await?;
     Ok(web::Json(webhooks::webhook_view(&row)))
 }
 
@@ -300,10 +293,7 @@ pub async fn list_webhook_deliveries(
     };
     let rows = state
         .read(move |conn| {
-            pulsekey_db::webhooks::find(conn, id).map_err(|err| match err {
-                pulsekey_db::DbError::NotFound => pulsekey_core::DomainError::NotFound("webhook"),
-                other => other.into(),
-            })?;
+            webhooks::find(conn, id)?;
             Ok(pulsekey_db::webhooks::attempts(
                 conn,
                 id,
