@@ -7,7 +7,8 @@
 //
 // Control, for the test driving it (any other path is a delivery):
 //   PUT  /control/secret   body: the endpoint's `whsec_…` secret
-//   PUT  /control/mode     body: ok (answer 204), fail (answer 500) or hang (never answer)
+//   PUT  /control/mode     body: ok (answer 204), fail (answer 500), hang (never answer) or
+//                          binary (answer 200 with bytes that are not text, NUL among them)
 //   GET  /control/received JSON: every delivery, in arrival order:
 //                          {id, type, verified, attempt, body}
 import http from "node:http";
@@ -65,6 +66,8 @@ const server = http.createServer(async (req, res) => {
   }
   if (!verified) {
     res.writeHead(400, { "content-type": "text/plain" }).end("signature did not verify");
+  } else if (mode === "binary") {
+    res.writeHead(200, { "content-type": "application/octet-stream" }).end(Buffer.from([0x61, 0x00, 0x62]));
   } else if (mode === "fail") {
     res.writeHead(500, { "content-type": "text/plain" }).end("receiver is failing on purpose");
   } else {

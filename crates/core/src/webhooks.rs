@@ -155,6 +155,8 @@ pub fn update_webhook(
                 json!({ "from": before.url, "to": url.as_str() }),
             );
             changes.url = Some(url.into());
+            // The old address's failures say nothing of the new one.
+            changes.failing_since = Some(None);
         }
     }
     if let Some(description) = &request.description {
@@ -193,8 +195,14 @@ pub fn update_webhook(
     if changed.is_empty() {
         return Ok(Audited::nothing_changed(webhook_view(&before)));
     }
-    changes.updated_at = Some(pulsekey_db::now());
+    let now = pulsekey_db::now();
+    changes.updated_at = Some(now);
     db::update(tx.conn(), id, &changes)?;
+    // Waiting deliveries go at once, their retries counted afresh: an event that waited
+    // out a disabled endpoint must not give up at its next failure.
+    if changes.url.is_some() || changes.enabled == Some(true) {
+        db::resume(tx.conn(), id, now)?;
+    }
     let after = find(tx.conn(), id)?;
     Ok(tx.audit(
         "webhook.update",

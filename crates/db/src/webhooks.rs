@@ -2,7 +2,7 @@
 //! per event and endpoint (`webhook_deliveries`) and each attempt (`webhook_attempts`).
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text, Timestamp};
+use diesel::sql_types::{BigInt, Timestamp};
 use time::PrimitiveDateTime;
 
 use crate::schema::{webhook_attempts, webhook_deliveries, webhook_events, webhooks};
@@ -175,27 +175,19 @@ pub const DELIVERED: &str = "delivered";
 pub const FAILED: &str = "failed";
 
 /// A delivery a node has claimed, with what it needs to make the attempt.
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
-    #[diesel(sql_type = BigInt)]
     pub id: i64,
-    #[diesel(sql_type = BigInt)]
+    /// The claim: its record applies only while the delivery is still this node's.
+    pub claimed_until: PrimitiveDateTime,
     pub webhook_id: i64,
-    #[diesel(sql_type = diesel::sql_types::Integer)]
     pub attempts: i32,
-    #[diesel(sql_type = Text)]
     pub msg_id: String,
-    #[diesel(sql_type = Text)]
     pub event_type: String,
-    #[diesel(sql_type = Text)]
     pub payload: String,
-    #[diesel(sql_type = Text)]
     pub url: String,
-    #[diesel(sql_type = diesel::sql_types::Binary)]
     pub secret_ciphertext: Vec<u8>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Binary>)]
     pub previous_secret_ciphertext: Option<Vec<u8>>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<Timestamp>)]
     pub previous_secret_expires_at: Option<PrimitiveDateTime>,
 }
 
@@ -287,6 +279,7 @@ pub fn claim_due(
             )| {
                 ClaimedDelivery {
                     id,
+                    claimed_until: until,
                     webhook_id,
                     attempts,
                     msg_id,
@@ -306,6 +299,8 @@ pub fn claim_due(
 #[derive(Debug, Clone)]
 pub struct AttemptForm<'a> {
     pub delivery_id: i64,
+    /// The claim the attempt was made under (see [`ClaimedDelivery`]).
+    pub claimed_until: PrimitiveDateTime,
     pub webhook_id: i64,
     pub at: PrimitiveDateTime,
     pub status_code: Option<i32>,
@@ -317,7 +312,9 @@ pub struct AttemptForm<'a> {
     pub next_attempt_at: Option<PrimitiveDateTime>,
 }
 
-/// Records an attempt, moves its delivery on and keeps the endpoint's failing streak.
+/// Records an attempt and, when the delivery is still under this attempt's claim, moves it
+/// on and keeps the endpoint's failing streak. A claim that lapsed (another node may have
+/// sent it since, or an admin asked for a retry) leaves the delivery as it is now.
 pub fn record_attempt(conn: &mut DbConnection, attempt: &AttemptForm<'_>) -> Result<(), DbError> {
     diesel::insert_into(webhook_attempts::table)
         .values((
@@ -335,16 +332,24 @@ pub fn record_attempt(conn: &mut DbConnection, attempt: &AttemptForm<'_>) -> Res
         (false, Some(_)) => PENDING,
         (false, None) => FAILED,
     };
-    diesel::update(webhook_deliveries::table.find(attempt.delivery_id))
-        .set((
-            webhook_deliveries::state.eq(state),
-            webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
-            webhook_deliveries::next_attempt_at
-                .eq(attempt.next_attempt_at.filter(|_| !attempt.delivered)),
-            webhook_deliveries::claimed_until.eq(None::<PrimitiveDateTime>),
-            webhook_deliveries::updated_at.eq(attempt.at),
-        ))
-        .execute(conn)?;
+    let moved = diesel::update(
+        webhook_deliveries::table
+            .find(attempt.delivery_id)
+            .filter(webhook_deliveries::state.eq(PENDING))
+            .filter(webhook_deliveries::claimed_until.eq(attempt.claimed_until)),
+    )
+    .set((
+        webhook_deliveries::state.eq(state),
+        webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
+        webhook_deliveries::next_attempt_at
+            .eq(attempt.next_attempt_at.filter(|_| !attempt.delivered)),
+        webhook_deliveries::claimed_until.eq(None::<PrimitiveDateTime>),
+        webhook_deliveries::updated_at.eq(attempt.at),
+    ))
+    .execute(conn)?;
+    if moved == 0 {
+        return Ok(());
+    }
     let endpoint = webhooks::table.find(attempt.webhook_id);
     if attempt.delivered {
         diesel::update(endpoint.filter(webhooks::failing_since.is_not_null()))
@@ -358,29 +363,47 @@ pub fn record_attempt(conn: &mut DbConnection, attempt: &AttemptForm<'_>) -> Res
     Ok(())
 }
 
-/// Disables the enabled endpoints failing since before `since`, with `reason`; returns
-/// their ids and URLs.
+/// Disables the enabled endpoints failing since before `since`, with `reason`, in one
+/// statement (an admin's enable in between is not undone; two nodes disable each once);
+/// returns their ids and URLs.
 pub fn disable_failing(
     conn: &mut DbConnection,
     since: PrimitiveDateTime,
     reason: &str,
     now: PrimitiveDateTime,
 ) -> Result<Vec<(i64, String)>, DbError> {
-    let failing: Vec<(i64, String)> = webhooks::table
-        .filter(webhooks::enabled.eq(true))
-        .filter(webhooks::failing_since.le(since))
-        .select((webhooks::id, webhooks::url))
-        .load(conn)?;
-    for (id, _) in &failing {
-        diesel::update(webhooks::table.find(id))
-            .set((
-                webhooks::enabled.eq(false),
-                webhooks::disabled_reason.eq(Some(reason)),
-                webhooks::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-    }
-    Ok(failing)
+    Ok(diesel::update(
+        webhooks::table
+            .filter(webhooks::enabled.eq(true))
+            .filter(webhooks::failing_since.le(since)),
+    )
+    .set((
+        webhooks::enabled.eq(false),
+        webhooks::disabled_reason.eq(Some(reason)),
+        webhooks::updated_at.eq(now),
+    ))
+    .returning((webhooks::id, webhooks::url))
+    .get_results(conn)?)
+}
+
+/// Makes an endpoint's waiting deliveries due at `now`, their schedules started over: what
+/// an enable (or a new URL) owes the deliveries that waited for it.
+pub fn resume(
+    conn: &mut DbConnection,
+    webhook_id: i64,
+    now: PrimitiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::webhook_id.eq(webhook_id))
+            .filter(webhook_deliveries::state.eq(PENDING)),
+    )
+    .set((
+        webhook_deliveries::attempts.eq(0),
+        webhook_deliveries::next_attempt_at.eq(Some(now)),
+        webhook_deliveries::updated_at.eq(now),
+    ))
+    .execute(conn)?)
 }
 
 /// Makes a delivery of endpoint `webhook_id` pending and due at `now`, its schedule

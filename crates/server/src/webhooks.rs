@@ -20,9 +20,9 @@ use crate::http::state::SharedState;
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// How much of an answer is read (and kept, for the deliveries page).
 pub const RESPONSE_HEAD_BYTES: usize = 2048;
-/// Deliveries one node claims per round, and sends at once.
-const CLAIM_BATCH: i64 = 200;
-const CONCURRENCY: usize = 64;
+/// Deliveries one node claims per round, all sent at once: a claim must not lapse while
+/// its delivery waits its turn, or another node would send it too.
+const CLAIM_BATCH: i64 = 64;
 /// A claim outlives the longest attempt (the 10 s timeout, then its record); a node that
 /// stops lets it lapse after this, and another node (or the same, restarted) sends it again.
 const CLAIM_FOR: time::Duration = time::Duration::seconds(20);
@@ -187,7 +187,9 @@ pub async fn attempt(
     Outcome {
         status_code: Some(status),
         error: None,
-        response_head: String::from_utf8_lossy(&head).into_owned(),
+        // PostgreSQL's text cannot hold NUL: a binary answer must not make its own record
+        // fail (and the event be sent again and again).
+        response_head: String::from_utf8_lossy(&head).replace('\0', "\u{fffd}"),
         duration: started.elapsed(),
     }
 }
@@ -223,11 +225,11 @@ pub fn spawn_worker(state: SharedState) {
                 return;
             }
         };
-        let mut last_disable_check = Instant::now() - Duration::from_secs(60);
+        let mut last_disable_check: Option<Instant> = None;
         loop {
             let delivered = round(&state, &client).await;
-            if last_disable_check.elapsed() >= Duration::from_secs(60) {
-                last_disable_check = Instant::now();
+            if last_disable_check.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                last_disable_check = Some(Instant::now());
                 disable_failing(&state).await;
             }
             // A full batch means more may be due now.
@@ -278,8 +280,8 @@ async fn round(state: &SharedState, client: &reqwest::Client) -> usize {
             let outcome = attempt(client, data_key, &delivery, allow_private).await;
             (delivery, outcome)
         })
-        .buffer_unordered(CONCURRENCY)
-        .for_each_concurrent(CONCURRENCY, |(delivery, outcome)| async move {
+        .buffer_unordered(CLAIM_BATCH as usize)
+        .for_each_concurrent(CLAIM_BATCH as usize, |(delivery, outcome)| async move {
             record(state, &delivery, &outcome).await;
         })
         .await;
@@ -306,7 +308,12 @@ async fn record(state: &SharedState, delivery: &ClaimedDelivery, outcome: &Outco
         (None, Some(code)) if !delivered => Some(format!("answered {code}")),
         _ => None,
     };
-    let (db, id, webhook_id) = (state.db.clone(), delivery.id, delivery.webhook_id);
+    let (db, id, webhook_id, claim) = (
+        state.db.clone(),
+        delivery.id,
+        delivery.webhook_id,
+        delivery.claimed_until,
+    );
     let (status_code, head, millis) = (
         outcome.status_code.map(i32::from),
         outcome.response_head.clone(),
@@ -318,6 +325,7 @@ async fn record(state: &SharedState, delivery: &ClaimedDelivery, outcome: &Outco
                 conn,
                 &db::AttemptForm {
                     delivery_id: id,
+                    claimed_until: claim,
                     webhook_id,
                     at: pulsekey_db::to_stored(now),
                     status_code,

@@ -89,7 +89,13 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         // NAT64 (64:ff9b::/96) and IPv4-compatible addresses reach IPv4 space by another
         // name: refused rather than decoded.
         || (first == 0x0064 && ip.segments()[1] == 0xff9b)
-        || ip.segments()[..6] == [0; 6])
+        || ip.segments()[..6] == [0; 6]
+        // SIIT (::ffff:0:a.b.c.d), 6to4 (2002::/16) and Teredo (2001::/32) reach IPv4
+        // addresses too; site-local (fec0::/10) is private space, long deprecated.
+        || ip.segments()[..6] == [0, 0, 0, 0, 0xffff, 0]
+        || first == 0x2002
+        || (first == 0x2001 && ip.segments()[1] == 0)
+        || (first & 0xffc0) == 0xfec0)
 }
 
 #[cfg(test)]
@@ -122,6 +128,10 @@ mod tests {
             "::127.0.0.1",
             "2001:db8::1",
             "ff02::1",
+            "::ffff:0:7f00:1",
+            "2002:7f00:1::1",
+            "2001:0:4136:e378::1",
+            "fec0::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }

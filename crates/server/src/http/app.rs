@@ -147,10 +147,14 @@ fn spawn_expiry_sweep(state: SharedState) {
                     now - pulsekey_core::heartbeat::RETIRED_KEYS_KEPT_FOR,
                 )?;
                 pulsekey_db::fleet::prune_samples(&mut conn, now - fleet.history_kept)?;
-                pulsekey_db::webhooks::prune(
+                // Past deliveries are history: failing to prune them must not stop grace
+                // windows from ending.
+                if let Err(err) = pulsekey_db::webhooks::prune(
                     &mut conn,
                     now - pulsekey_core::webhooks::DELIVERIES_KEPT_FOR,
-                )?;
+                ) {
+                    tracing::warn!(error = %err, "old webhook deliveries not pruned");
+                }
                 drop(conn);
                 pulsekey_core::servers::expire_ended_graces(
                     &db,

@@ -31,20 +31,21 @@ macro_rules! on_both_backends {
     };
 }
 
-struct Receiver {
+/// The receiver process, killed when dropped.
+pub(crate) struct Receiver {
     child: Child,
     base: String,
     client: reqwest::Client,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-struct Received {
-    id: String,
+pub(crate) struct Received {
+    pub id: String,
     /// How the receiver was answering when it came.
     mode: String,
     #[serde(rename = "type")]
-    event_type: Option<String>,
-    verified: bool,
+    pub event_type: Option<String>,
+    pub verified: bool,
     attempt: u32,
     body: String,
 }
@@ -56,7 +57,7 @@ impl Received {
 }
 
 impl Receiver {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self::start_on(0, None)
     }
 
@@ -93,11 +94,11 @@ impl Receiver {
         self.base.rsplit(':').next().unwrap().parse().unwrap()
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("{}/hooks/pulsekey", self.base)
     }
 
-    async fn control(&self, what: &str, body: &str) {
+    pub(crate) async fn control(&self, what: &str, body: &str) {
         let answer = self
             .client
             .put(format!("{}/control/{what}", self.base))
@@ -120,7 +121,11 @@ impl Receiver {
     }
 
     /// Waits (up to 20 s) until `done` holds for what arrived.
-    async fn wait_for(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+    pub(crate) async fn wait_for(
+        &self,
+        what: &str,
+        done: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
         let started = Instant::now();
         loop {
             let received = self.received().await;
@@ -715,3 +720,79 @@ async fn a_killed_server_delivers_every_event_after_a_restart() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Enabling an endpoint again sends what waited for it at once, its retries counted
+/// afresh; an answer that is not text is stored (PostgreSQL's text cannot hold NUL).
+async fn an_endpoint_enabled_again_sends_what_waited_at_once(postgres: bool) {
+    let (app, admin, receiver, created) =
+        app_with_receiver(postgres, json!(["server.created"])).await;
+    let id = created.webhook.id;
+    let patch = |body: Value| {
+        app.client
+            .patch(app.at(&format!("/api/v1/webhooks/{id}")))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    receiver.control("mode", "fail").await;
+    let acme = app.create_user("acme", Role::Customer).await;
+    app.create_server(&admin, acme.id, "acme-prod").await;
+    receiver
+        .wait_for("the failed attempt", |r| !r.is_empty())
+        .await;
+    let disabled: WebhookView = patch(json!({ "enabled": false }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!disabled.enabled);
+    receiver.control("mode", "binary").await;
+    // While disabled, nothing is sent: a second event waits with the first.
+    app.create_server(&admin, acme.id, "acme-eu").await;
+    let page: WebhookAttemptPage = app
+        .get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1, "{page:#?}");
+    let enabled_at = Instant::now();
+    let enabled: WebhookView = patch(json!({ "enabled": true }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(enabled.enabled && enabled.disabled_reason.is_none());
+    let received = receiver.wait_for("both events", |r| r.len() >= 3).await;
+    assert!(
+        enabled_at.elapsed() < Duration::from_secs(4),
+        "sent at once, not at the first retry (5 s after the failure)"
+    );
+    assert!(received[1..].iter().all(|r| r.verified));
+    let started = Instant::now();
+    loop {
+        let page: WebhookAttemptPage = app
+            .get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if page
+            .items
+            .iter()
+            .filter(|a| a.state == DeliveryState::Delivered)
+            .count()
+            >= 2
+        {
+            assert_eq!(page.items[0].response_head, "a\u{fffd}b");
+            assert_eq!(page.items[0].status_code, Some(200));
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{page:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+on_both_backends!(an_endpoint_enabled_again_sends_what_waited_at_once);
