@@ -11,7 +11,8 @@ import { join, relative } from "node:path";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 import { transformSync } from "esbuild";
 
-/** Script as small as it can be sent: wasm-bindgen's glue is written to be read. */
+/** Script as small as it can be sent: wasm-bindgen's glue is written to be read. (The
+ * style sheet is minified the same way, below.) */
 const minified = (js) => transformSync(js, { minify: true, format: "esm", target: "es2022" }).code;
 
 const dist = process.argv[2];
@@ -64,7 +65,10 @@ writeFileSync(join(dist, "assets", glueName), minified(glueText));
 writeFileSync(join(dist, "assets", loaderName), minified(splitLoader));
 const glue = `/assets/${glueName}`;
 rmSync(join(dist, "pkg"), { recursive: true, force: true });
-const css = hashed("style.css", readFileSync(join(dist, "style.css")));
+const css = hashed(
+  "style.css",
+  Buffer.from(transformSync(readFileSync(join(dist, "style.css"), "utf8"), { loader: "css", minify: true }).code),
+);
 const boot = hashed(
   "boot.js",
   Buffer.from(

@@ -8,7 +8,8 @@ use gloo_net::http::{Request, RequestBuilder};
 use pulsekey_types::{
     AuditPage, ErrorBody, FleetHistory, FleetSummary, HealthResponse, LicenseView, LoginRequest,
     LoginResponse, MyServerList, RevealResponse, RevokeRequest, ServerEventPage, ServerList,
-    ServerPage, ServerView, SettingsView, UpdateUserRequest, UserList, UserView,
+    ServerPage, ServerView, SettingsView, UpdateUserRequest, UpdateWebhookRequest, UserList,
+    UserView, WebhookAttemptPage, WebhookList, WebhookView, WebhookWithSecret,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -287,4 +288,50 @@ pub async fn audit_log(query: String, cursor: Option<String>) -> Result<AuditPag
         url.push_str(&format!("&cursor={cursor}"));
     }
     get(&url).await
+}
+
+pub async fn list_webhooks() -> Result<WebhookList, ApiError> {
+    get("/api/v1/webhooks").await
+}
+
+/// The answer holds the signing secret, which the API shows this once.
+pub async fn create_webhook(
+    request: pulsekey_types::CreateWebhookRequest,
+) -> Result<WebhookWithSecret, ApiError> {
+    send_json(Request::post("/api/v1/webhooks"), &request).await
+}
+
+pub async fn update_webhook(
+    id: i64,
+    changes: UpdateWebhookRequest,
+) -> Result<WebhookView, ApiError> {
+    send_json(Request::patch(&format!("/api/v1/webhooks/{id}")), &changes).await
+}
+
+pub async fn delete_webhook(id: i64) -> Result<(), ApiError> {
+    done(exchange(write(Request::delete(&format!("/api/v1/webhooks/{id}"))).build()).await?)
+}
+
+/// A new secret, shown this once; the old one keeps signing beside it for 24 hours.
+pub async fn rotate_webhook_secret(id: i64) -> Result<WebhookWithSecret, ApiError> {
+    send(Request::post(&format!(
+        "/api/v1/webhooks/{id}/rotate-secret"
+    )))
+    .await
+}
+
+/// Queues a `webhook.test` event, due now.
+pub async fn test_webhook(id: i64) -> Result<(), ApiError> {
+    done(exchange(write(Request::post(&format!("/api/v1/webhooks/{id}/test"))).build()).await?)
+}
+
+/// The newest `limit` delivery attempts of an endpoint.
+pub async fn webhook_deliveries(id: i64, limit: u32) -> Result<WebhookAttemptPage, ApiError> {
+    get(&format!("/api/v1/webhooks/{id}/deliveries?limit={limit}")).await
+}
+
+/// Makes a delivery due now, with its retries counted afresh.
+pub async fn retry_delivery(id: i64, delivery: i64) -> Result<(), ApiError> {
+    let url = format!("/api/v1/webhooks/{id}/deliveries/{delivery}/retry");
+    done(exchange(write(Request::post(&url)).build()).await?)
 }

@@ -28,6 +28,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/users/:id") view={Lazy::<routes::User>::new()}/>
                     <Route path=path!("/admin/servers") view={Lazy::<routes::Servers>::new()}/>
                     <Route path=path!("/admin/audit-log") view={Lazy::<routes::AuditLog>::new()}/>
+                    <Route path=path!("/admin/webhooks") view={Lazy::<routes::Webhooks>::new()}/>
                     <Route path=path!("/account") view={Lazy::<routes::Account>::new()}/>
                     <Route path=path!("/dashboard") view={Lazy::<routes::Dashboard>::new()}/>
                 </Routes>
@@ -113,6 +114,7 @@ fn NavBar() -> impl IntoView {
                                     <A href="/admin/users">"Users"</A>
                                     <A href="/admin/servers">"Servers"</A>
                                     <A href="/admin/audit-log">"Audit log"</A>
+                                    <A href="/admin/webhooks">"Webhooks"</A>
                                 }
                             });
                         let home = (user.role == Role::Customer)

@@ -6,3 +6,4 @@ pub mod audit_log;
 pub mod dashboard;
 pub mod fleet;
 pub mod login;
+pub mod webhooks;

@@ -11,7 +11,7 @@ use crate::app::RequireRole;
 use crate::pages::{
     account::AccountPage, admin_servers::AdminServersPage, admin_user::AdminUserPage,
     admin_users::AdminUsersPage, audit_log::AuditLogPage, dashboard::DashboardPage,
-    fleet::FleetPage,
+    fleet::FleetPage, webhooks::WebhooksPage,
 };
 
 /// A lazy route that shows `$page` to a signed-in user (of `$role`, when one is given).
@@ -37,5 +37,6 @@ lazy_page!(Users, AdminUsersPage, Role::Admin);
 lazy_page!(User, AdminUserPage, Role::Admin);
 lazy_page!(Servers, AdminServersPage, Role::Admin);
 lazy_page!(AuditLog, AuditLogPage, Role::Admin);
+lazy_page!(Webhooks, WebhooksPage, Role::Admin);
 lazy_page!(Dashboard, DashboardPage, Role::Customer);
 lazy_page!(Account, AccountPage);

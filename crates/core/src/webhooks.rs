@@ -436,6 +436,9 @@ pub fn relay_server_events(
     now: OffsetDateTime,
     interval_secs: u64,
 ) -> Result<usize, DomainError> {
+    if !pulsekey_db::server_events::any_unrelayed(&mut *db.conn()?)? {
+        return Ok(0);
+    }
     db.transaction(|conn| {
         let events = pulsekey_db::server_events::claim_unrelayed(conn, RELAY_BATCH)?;
         for event in &events {

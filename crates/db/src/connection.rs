@@ -192,12 +192,6 @@ impl Db {
         Ok(())
     }
 
-    /// Runs `f` in one transaction: it commits when `f` returns `Ok`, rolls back otherwise.
-    ///
-    /// On SQLite the transaction takes the write lock at BEGIN (`BEGIN IMMEDIATE`). A
-    /// deferred one that reads first and writes later cannot wait for another writer: if one
-    /// committed meanwhile, its snapshot is stale and SQLite fails it at once with "database
-    /// is locked", busy timeout or not. Taking the lock first makes it wait its turn.
     /// Runs `f` on one read snapshot: on SQLite a deferred transaction, which takes no
     /// write lock, so a running server carries on writing meanwhile (to the WAL). Rolled
     /// back at the end: `f` is meant to read.
@@ -225,6 +219,12 @@ impl Db {
         result
     }
 
+    /// Runs `f` in one transaction: it commits when `f` returns `Ok`, rolls back otherwise.
+    ///
+    /// On SQLite the transaction takes the write lock at BEGIN (`BEGIN IMMEDIATE`). A
+    /// deferred one that reads first and writes later cannot wait for another writer: if one
+    /// committed meanwhile, its snapshot is stale and SQLite fails it at once with "database
+    /// is locked", busy timeout or not. Taking the lock first makes it wait its turn.
     pub fn transaction<T, E>(
         &self,
         f: impl FnOnce(&mut DbConnection) -> Result<T, E>,

@@ -66,6 +66,13 @@ pub fn claim_unrelayed(
     })
 }
 
+/// Whether any event waits to be relayed: a read, so that an idle node need not take
+/// SQLite's write lock to learn there is none.
+pub fn any_unrelayed(conn: &mut DbConnection) -> Result<bool, DbError> {
+    let waiting = server_events::table.filter(server_events::relayed.eq(false));
+    Ok(diesel::select(diesel::dsl::exists(waiting)).get_result(conn)?)
+}
+
 pub fn mark_relayed(conn: &mut DbConnection, ids: &[i64]) -> Result<(), DbError> {
     diesel::update(server_events::table.filter(server_events::id.eq_any(ids)))
         .set(server_events::relayed.eq(true))

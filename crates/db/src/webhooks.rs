@@ -191,6 +191,22 @@ pub struct ClaimedDelivery {
     pub previous_secret_expires_at: Option<PrimitiveDateTime>,
 }
 
+/// Whether any delivery is due at `now` for an enabled endpoint and unclaimed: a read, so
+/// that an idle node need not take SQLite's write lock to learn it has nothing to do.
+pub fn any_due(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<bool, DbError> {
+    let due = webhook_deliveries::table
+        .inner_join(webhooks::table)
+        .filter(webhook_deliveries::state.eq(PENDING))
+        .filter(webhook_deliveries::next_attempt_at.le(now))
+        .filter(webhooks::enabled.eq(true))
+        .filter(
+            webhook_deliveries::claimed_until
+                .is_null()
+                .or(webhook_deliveries::claimed_until.le(now)),
+        );
+    Ok(diesel::select(diesel::dsl::exists(due)).get_result(conn)?)
+}
+
 /// Claims up to `limit` deliveries that are due at `now` for enabled endpoints, until
 /// `until`: no other node attempts them meanwhile, and a node that stops lets its claims
 /// lapse. Oldest due first.

@@ -254,6 +254,9 @@ async fn round(state: &SharedState, client: &reqwest::Client) -> usize {
     let db = state.db.clone();
     let claimed = actix_web::web::block(move || {
         let now = time::OffsetDateTime::now_utc();
+        if !db::any_due(&mut *db.conn()?, pulsekey_db::to_stored(now))? {
+            return Ok(Vec::new());
+        }
         db.transaction(|conn| {
             db::claim_due(
                 conn,

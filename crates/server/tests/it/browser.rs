@@ -131,6 +131,46 @@ async fn sign_in_to(browser: &Browser, username: &str, password: &str) {
     browser.click("login-submit").await;
 }
 
+/// Adds an endpoint at a port nobody listens on and sends it a test event; returns its id
+/// once the attempt has failed.
+async fn failing_endpoint(server: &ServeProcess, password: &str) -> i64 {
+    let api = crate::util::serve::Api::sign_in(server, "admin", password).await;
+    let unreachable = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let created = api
+        .post(
+            "/api/v1/webhooks",
+            json!({ "url": format!("http://{unreachable}/hooks"), "description": "crm", "events": "all" }),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let id = created
+        .json::<pulsekey_types::WebhookWithSecret>()
+        .await
+        .unwrap()
+        .webhook
+        .id;
+    let sent = api
+        .post(&format!("/api/v1/webhooks/{id}/test"), json!({}))
+        .await;
+    assert_eq!(sent.status(), 202);
+    for _ in 0..100 {
+        let view: pulsekey_types::WebhookView = api
+            .get(&format!("/api/v1/webhooks/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if view.failing_since.is_some() {
+            return id;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the attempt to an unreachable endpoint was not recorded as failing");
+}
+
 async fn sign_out(browser: &Browser) {
     browser.click("logout").await;
     browser.text_of("login-submit").await;
@@ -138,13 +178,28 @@ async fn sign_out(browser: &Browser) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_and_customer_walk_through_the_seed_page() {
-    // A fleet sample every second, so the fleet page counts what the test just did.
-    let server = ServeProcess::start_with_env(
-        tempfile::tempdir().unwrap(),
-        &[("PULSEKEY_FLEET_SAMPLE_SECS", "1")],
-    )
-    .await;
+    // A fleet sample every second, so the fleet page counts what the test just did; the
+    // webhook receiver listens on loopback.
+    let env = [
+        ("PULSEKEY_FLEET_SAMPLE_SECS", "1"),
+        ("PULSEKEY_WEBHOOK_ALLOW_PRIVATE", "true"),
+    ];
+    let mut server = ServeProcess::start_with_env(tempfile::tempdir().unwrap(), &env).await;
     let password = server.first_admin_password();
+    // An endpoint whose deliveries have failed for four days, which the node disables when
+    // it next looks (at its start).
+    let crm = failing_endpoint(&server, &password).await;
+    server.stop();
+    let data_dir = std::mem::replace(&mut server.data_dir, tempfile::tempdir().unwrap());
+    let database = data_dir.path().join("pulsekey.sqlite3");
+    let db = pulsekey_db::Db::open(database.to_str().unwrap(), 1).unwrap();
+    pulsekey_db::testing::execute(
+        &mut db.conn().unwrap(),
+        &format!("UPDATE webhooks SET failing_since = datetime('now', '-4 days') WHERE id = {crm}"),
+    )
+    .unwrap();
+    drop(db);
+    let server = ServeProcess::start_with_env(data_dir, &env).await;
     let api = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", server.url);
     let admin = server.login("admin", &password).await;
@@ -760,6 +815,121 @@ async fn admin_and_customer_walk_through_the_seed_page() {
         browser.screenshot(&format!("{}-390px", &page[7..])).await;
     }
     browser.client.set_window_size(1366, 850).await.unwrap();
+
+    // Webhooks: an endpoint added with its secret shown once, a test event that the real
+    // receiver verifies with that secret, and the endpoint pulsekey disabled, with why.
+    let receiver = crate::webhooks::Receiver::start();
+    browser.client.goto(&url("/admin/webhooks")).await.unwrap();
+    let banner = browser.text_of("webhook-disabled-banner").await;
+    assert!(banner.contains("failed for 3 days"), "{banner}");
+    assert_eq!(
+        browser.text_of("webhook-health").await,
+        "Disabled by pulsekey"
+    );
+    browser.assert_accessible("the webhooks page").await;
+    browser.screenshot("webhooks-disabled").await;
+    browser
+        .click_css("[data-testid='new-webhook'] summary")
+        .await;
+    browser.type_into("new-webhook-url", &receiver.url()).await;
+    browser
+        .type_into("new-webhook-description", "billing")
+        .await;
+    browser.click("new-webhook-all").await;
+    browser.click("new-webhook-event-license.revoked").await;
+    browser.click("create-webhook").await;
+    let secret = browser.text_of("webhook-secret").await;
+    assert!(
+        secret.starts_with("whsec_"),
+        "not a Standard Webhooks secret"
+    );
+    browser.click("copy-webhook-secret").await;
+    assert_eq!(browser.paste_into("new-webhook-description").await, secret);
+    browser.type_into("new-webhook-description", "").await;
+    receiver.control("secret", &secret).await;
+    // Gone once saved, so no screenshot holds it.
+    browser.click("secret-saved").await;
+    assert!(
+        browser.absent("webhook-secret").await,
+        "the secret stayed on the page"
+    );
+    let billing = "[aria-label='billing'] [data-testid='test-webhook']";
+    browser.click_css(billing).await;
+    receiver
+        .wait_for("the test event, verified", |received| {
+            received
+                .iter()
+                .any(|r| r.verified && r.event_type.as_deref() == Some("webhook.test"))
+        })
+        .await;
+    browser
+        .click_css("[aria-label='billing'] [data-testid='refresh-deliveries']")
+        .await;
+    let delivered = browser
+        .wait_text("delivery-state", |t| t == "delivered")
+        .await;
+    assert_eq!(delivered, "delivered");
+    assert!(
+        browser
+            .text_of("delivery-answer")
+            .await
+            .starts_with("HTTP 2")
+    );
+    browser
+        .assert_accessible("the webhooks page with a new endpoint")
+        .await;
+    browser
+        .client
+        .execute(
+            "document.querySelector(\"[aria-label='billing']\").scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser.screenshot("webhooks").await;
+    // Enabling the disabled one sends what waited at once (to an address that still
+    // refuses, so it fails again, and says so).
+    browser.click("enable-webhook").await;
+    for _ in 0..50 {
+        if browser.absent("webhook-disabled-banner").await {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        browser.absent("webhook-disabled-banner").await,
+        "the banner stayed after enabling"
+    );
+    // A new secret is shown once too; the receiver verifies with either for a day.
+    browser
+        .click_css("[aria-label='billing'] [data-testid='rotate-webhook-secret']")
+        .await;
+    let rotated = browser.text_of("webhook-secret").await;
+    assert!(rotated.starts_with("whsec_") && rotated != secret);
+    browser.click("secret-saved").await;
+    // Deleting asks first.
+    browser
+        .click_css("[aria-label='crm'] [data-testid='delete-webhook']")
+        .await;
+    browser.click("confirm-delete-webhook").await;
+    for _ in 0..50 {
+        if browser
+            .client
+            .find_all(fantoccini::Locator::Css("[aria-label='crm']"))
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let left = browser
+        .client
+        .find_all(fantoccini::Locator::Css("[data-testid='webhook']"))
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1, "the deleted endpoint is still listed");
 
     // The account form: it says what is unsaved, and a rename reaches the heading.
     browser
