@@ -7,10 +7,11 @@
 //
 // Control, for the test driving it (any other path is a delivery):
 //   PUT  /control/secret   body: the endpoint's `whsec_…` secret
-//   PUT  /control/mode     body: ok (answer 204), fail (answer 500), hang (never answer) or
+//   PUT  /control/mode     body: ok (answer 204), fail (answer 500), hang (never answer),
 //                          binary (answer 200 with bytes that are not text, NUL among them)
+//                          or redirect (answer 307 to /hooks/redirected, here)
 //   GET  /control/received JSON: every delivery, in arrival order:
-//                          {id, type, verified, attempt, body}
+//                          {id, type, verified, attempt, mode, path, body}
 import http from "node:http";
 import { createRequire } from "node:module";
 
@@ -60,12 +61,14 @@ const server = http.createServer(async (req, res) => {
   } catch (err) {
     verified = false;
   }
-  received.push({ id, type, verified, attempt, mode, body });
+  received.push({ id, type, verified, attempt, mode, path: req.url, body });
   if (mode === "hang") {
     return; // never answers: the sender's timeout must end it
   }
   if (!verified) {
     res.writeHead(400, { "content-type": "text/plain" }).end("signature did not verify");
+  } else if (mode === "redirect") {
+    res.writeHead(307, { location: "/hooks/redirected" }).end();
   } else if (mode === "binary") {
     res.writeHead(200, { "content-type": "application/octet-stream" }).end(Buffer.from([0x61, 0x00, 0x62]));
   } else if (mode === "fail") {

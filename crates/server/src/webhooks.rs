@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt as _;
 use pulsekey_core::audit::{self, Actor};
 use pulsekey_core::crypto::DataKey;
 use pulsekey_core::webhooks::{address, open_secret, schedule, signing};
@@ -20,9 +19,13 @@ use crate::http::state::SharedState;
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// How much of an answer is read (and kept, for the deliveries page).
 pub const RESPONSE_HEAD_BYTES: usize = 2048;
-/// Deliveries one node claims per round, all sent at once: a claim must not lapse while
-/// its delivery waits its turn, or another node would send it too.
-const CLAIM_BATCH: i64 = 64;
+/// Deliveries one node claims per round, at most.
+const CLAIM_BATCH: usize = 64;
+/// Attempts one node has open at once. A round claims only as many deliveries as there are
+/// places free, so each starts at once (a claim must not lapse while its delivery waits its
+/// turn, or another node would send it too); an endpoint that hangs holds its places for
+/// the timeout, not the round, and the others' deliveries go on.
+const IN_FLIGHT: usize = 128;
 /// A claim outlives the longest attempt (the 10 s timeout, then its record); a node that
 /// stops lets it lapse after this, and another node (or the same, restarted) sends it again.
 const CLAIM_FOR: time::Duration = time::Duration::seconds(20);
@@ -214,8 +217,9 @@ fn describe(err: &reqwest::Error) -> String {
     }
 }
 
-/// Every node delivers: each round it claims what is due, sends it, and records each
-/// outcome. Once a minute it disables the endpoints that have failed for too long.
+/// Every node delivers: each round it claims what is due and starts each attempt on its
+/// own task, which records the outcome. Once a minute it disables the endpoints that have
+/// failed for too long.
 pub fn spawn_worker(state: SharedState) {
     actix_web::rt::spawn(async move {
         let client = match client(state.config.webhook_allow_private) {
@@ -225,24 +229,39 @@ pub fn spawn_worker(state: SharedState) {
                 return;
             }
         };
+        let places = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
         let mut last_disable_check: Option<Instant> = None;
         loop {
-            let delivered = round(&state, &client).await;
+            let free = places.available_permits().min(CLAIM_BATCH);
+            let claimed = round(&state, free).await;
+            let count = claimed.len();
+            for delivery in claimed {
+                let Ok(place) = places.clone().acquire_owned().await else {
+                    return; // never closed
+                };
+                let (state, client) = (state.clone(), client.clone());
+                actix_web::rt::spawn(async move {
+                    let allow_private = state.config.webhook_allow_private;
+                    let outcome =
+                        attempt(&client, &state.secrets.data_key, &delivery, allow_private).await;
+                    record(&state, &delivery, &outcome).await;
+                    drop(place);
+                });
+            }
             if last_disable_check.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
                 last_disable_check = Some(Instant::now());
                 disable_failing(&state).await;
             }
             // A full batch means more may be due now.
-            if delivered < CLAIM_BATCH as usize {
+            if count < CLAIM_BATCH {
                 actix_web::rt::time::sleep(Duration::from_millis(250)).await;
             }
         }
     });
 }
 
-/// One round: relays new server events, then claims and sends what is due. Returns how
-/// many deliveries it claimed.
-async fn round(state: &SharedState, client: &reqwest::Client) -> usize {
+/// One round: relays new server events, then claims up to `free` deliveries that are due.
+async fn round(state: &SharedState, free: usize) -> Vec<ClaimedDelivery> {
     let (db, interval) = (state.db.clone(), state.config.heartbeat_interval_secs);
     let relayed = actix_web::web::block(move || {
         pulsekey_core::webhooks::relay_server_events(&db, time::OffsetDateTime::now_utc(), interval)
@@ -250,6 +269,9 @@ async fn round(state: &SharedState, client: &reqwest::Client) -> usize {
     .await;
     if let Ok(Err(err)) = relayed {
         tracing::warn!(error = %err, "server events could not be relayed to webhooks");
+    }
+    if free == 0 {
+        return Vec::new();
     }
     let db = state.db.clone();
     let claimed = actix_web::web::block(move || {
@@ -262,33 +284,19 @@ async fn round(state: &SharedState, client: &reqwest::Client) -> usize {
                 conn,
                 pulsekey_db::to_stored(now),
                 pulsekey_db::to_stored(now + CLAIM_FOR),
-                CLAIM_BATCH,
+                i64::try_from(free).unwrap_or(i64::MAX),
             )
         })
     })
     .await;
-    let claimed = match claimed {
+    match claimed {
         Ok(Ok(claimed)) => claimed,
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "webhook deliveries could not be claimed");
-            return 0;
+            Vec::new()
         }
-        Err(_) => return 0,
-    };
-    let count = claimed.len();
-    let allow_private = state.config.webhook_allow_private;
-    let data_key = &state.secrets.data_key;
-    futures_util::stream::iter(claimed)
-        .map(|delivery| async move {
-            let outcome = attempt(client, data_key, &delivery, allow_private).await;
-            (delivery, outcome)
-        })
-        .buffer_unordered(CLAIM_BATCH as usize)
-        .for_each_concurrent(CLAIM_BATCH as usize, |(delivery, outcome)| async move {
-            record(state, &delivery, &outcome).await;
-        })
-        .await;
-    count
+        Err(_) => Vec::new(),
+    }
 }
 
 async fn record(state: &SharedState, delivery: &ClaimedDelivery, outcome: &Outcome) {

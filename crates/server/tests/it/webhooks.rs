@@ -47,6 +47,7 @@ pub(crate) struct Received {
     pub event_type: Option<String>,
     pub verified: bool,
     attempt: u32,
+    path: String,
     body: String,
 }
 
@@ -307,7 +308,25 @@ async fn every_action_reaches_a_real_receiver_signed(postgres: bool) {
         assert!(!r.body.contains(&key[3..]), "{}", r.body);
     }
 
-    // The deliveries page: each attempt, delivered.
+    // The deliveries page: each attempt, delivered (recorded just after the receiver
+    // answered).
+    let started = Instant::now();
+    loop {
+        let all: WebhookAttemptPage = app
+            .get(
+                &format!("/api/v1/webhooks/{}/deliveries", created.webhook.id),
+                &admin,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        if all.items.len() == expected.len() {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{all:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let page: WebhookAttemptPage = app
         .get(
             &format!("/api/v1/webhooks/{}/deliveries?limit=4", created.webhook.id),
@@ -796,3 +815,185 @@ async fn an_endpoint_enabled_again_sends_what_waited_at_once(postgres: bool) {
 }
 
 on_both_backends!(an_endpoint_enabled_again_sends_what_waited_at_once);
+
+/// The endpoint `id` as the API shows it.
+async fn webhook(app: &TestApp, admin: &str, id: i64) -> WebhookView {
+    app.get(&format!("/api/v1/webhooks/{id}"), admin)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits (up to 20 s) for the first attempt at endpoint `id`'s deliveries.
+async fn first_attempt(app: &TestApp, admin: &str, id: i64) -> pulsekey_types::WebhookAttempt {
+    let started = Instant::now();
+    loop {
+        let page: WebhookAttemptPage = app
+            .get(&format!("/api/v1/webhooks/{id}/deliveries"), admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if let Some(attempt) = page.items.into_iter().last() {
+            return attempt;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no attempt at endpoint {id} within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An endpoint every attempt at which has failed for 3 days is disabled, with its reason
+/// and an audit entry; one failing for 2 days is not. (The failures' start is moved back
+/// in the database; a node checks when it starts, then once a minute.)
+async fn an_endpoint_failing_for_three_days_is_disabled_with_why(postgres: bool) {
+    let (app, admin, receiver, long) = app_with_receiver(postgres, json!(["server.created"])).await;
+    let short = create_webhook(
+        &app,
+        &admin,
+        json!({ "url": receiver.url(), "events": ["server.created"] }),
+    )
+    .await;
+    receiver.control("mode", "fail").await;
+    for id in [long.webhook.id, short.webhook.id] {
+        let sent = app
+            .post(&format!("/api/v1/webhooks/{id}/test"), &admin, json!({}))
+            .await;
+        assert_eq!(sent.status(), 202);
+        first_attempt(&app, &admin, id).await;
+        assert!(webhook(&app, &admin, id).await.failing_since.is_some());
+    }
+    let back = |id: i64, days: u32| match postgres {
+        true => format!(
+            "UPDATE webhooks SET failing_since = failing_since - interval '{days} days' WHERE id = {id}"
+        ),
+        false => format!(
+            "UPDATE webhooks SET failing_since = datetime(failing_since, '-{days} days') WHERE id = {id}"
+        ),
+    };
+    app.sql(&back(long.webhook.id, 3)).await;
+    app.sql(&back(short.webhook.id, 2)).await;
+    let _checking = app.another_node().await;
+    let started = Instant::now();
+    let disabled = loop {
+        let view = webhook(&app, &admin, long.webhook.id).await;
+        if !view.enabled {
+            break view;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not disabled: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        disabled.disabled_reason.as_deref(),
+        Some("every delivery failed for 3 days")
+    );
+    let still = webhook(&app, &admin, short.webhook.id).await;
+    assert!(
+        still.enabled && still.disabled_reason.is_none(),
+        "{still:?}"
+    );
+    let audit = app.audit(&admin, "action=webhook.disable").await;
+    assert_eq!(audit.len(), 1, "{audit:#?}");
+    assert_eq!(audit[0].metadata["url"], json!(receiver.url()));
+}
+
+on_both_backends!(an_endpoint_failing_for_three_days_is_disabled_with_why);
+
+/// A name is checked again when a delivery connects: an endpoint saved while private
+/// addresses were allowed, at a name that resolves to loopback, gets nothing from a node
+/// that does not allow them, and its attempt says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_resolves_to_a_private_address_is_refused_when_sending() {
+    let app = TestApp::builder().spawn(false).await;
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start();
+    let created = create_webhook(
+        &app,
+        &admin,
+        json!({ "url": format!("http://localhost:{}/hooks/pulsekey", receiver.port()), "events": "all" }),
+    )
+    .await;
+    receiver.control("secret", &created.secret).await;
+    let _strict = app
+        .another_node_with(|options| options.webhooks().webhook_allow_private(false))
+        .await;
+    let id = created.webhook.id;
+    let sent = app
+        .post(&format!("/api/v1/webhooks/{id}/test"), &admin, json!({}))
+        .await;
+    assert_eq!(sent.status(), 202);
+    let attempt = first_attempt(&app, &admin, id).await;
+    assert_eq!(attempt.status_code, None);
+    let error = attempt.error.unwrap_or_default();
+    assert!(error.contains("non-public"), "{error}");
+    assert!(
+        receiver.received().await.is_empty(),
+        "the delivery got through"
+    );
+}
+
+/// A redirect is an answer, not a way elsewhere: it is not followed, and not a delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_not_followed() {
+    let (app, admin, receiver, created) = app_with_receiver(false, json!("all")).await;
+    receiver.control("mode", "redirect").await;
+    let id = created.webhook.id;
+    let sent = app
+        .post(&format!("/api/v1/webhooks/{id}/test"), &admin, json!({}))
+        .await;
+    assert_eq!(sent.status(), 202);
+    let attempt = first_attempt(&app, &admin, id).await;
+    assert_eq!(
+        (attempt.status_code, attempt.state),
+        (Some(307), DeliveryState::Pending)
+    );
+    let received = receiver.received().await;
+    assert_eq!(received.len(), 1, "{received:#?}");
+    assert_eq!(received[0].path, "/hooks/pulsekey");
+}
+
+/// An endpoint that never answers is given up on after 10 s, and meanwhile another
+/// endpoint's events go out as fast as ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_receiver_times_out_and_holds_up_nobody() {
+    let (app, admin, hanging, stuck) = app_with_receiver(false, json!(["server.created"])).await;
+    hanging.control("mode", "hang").await;
+    let healthy = Receiver::start();
+    let fine = create_webhook(
+        &app,
+        &admin,
+        json!({ "url": healthy.url(), "events": ["server.created"] }),
+    )
+    .await;
+    healthy.control("secret", &fine.secret).await;
+    let acme = app.create_user("acme", Role::Customer).await;
+    app.create_server(&admin, acme.id, "acme-0").await;
+    hanging
+        .wait_for("the attempt that hangs", |r| !r.is_empty())
+        .await;
+    // While it hangs, the other endpoint's events arrive within a round or two each.
+    let started = Instant::now();
+    for i in 1..=5 {
+        app.create_server(&admin, acme.id, &format!("acme-{i}"))
+            .await;
+        healthy.wait_for("the next event", |r| r.len() > i).await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "held up: {:?} for 5 events",
+        started.elapsed()
+    );
+    let attempt = first_attempt(&app, &admin, stuck.webhook.id).await;
+    assert_eq!(attempt.error.as_deref(), Some("no answer within 10 s"));
+    assert!(
+        (10_000..12_000).contains(&attempt.duration_ms),
+        "{} ms",
+        attempt.duration_ms
+    );
+}

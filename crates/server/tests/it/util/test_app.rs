@@ -186,12 +186,21 @@ impl TestApp {
     }
 
     pub async fn another_node(&self) -> TestNode {
+        self.another_node_with(|options| options).await
+    }
+
+    /// Another node, its options changed by `change` (its webhook worker, say).
+    pub async fn another_node_with(
+        &self,
+        change: impl FnOnce(TestAppBuilder) -> TestAppBuilder,
+    ) -> TestNode {
+        let options = change(self.options.clone());
         let url = self.database_url.clone();
         let db = tokio::task::spawn_blocking(move || Db::open(&url, 8))
             .await
             .unwrap()
             .unwrap();
-        let (url, server) = start_node(db, self.data_dir.path(), &self.options);
+        let (url, server) = start_node(db, self.data_dir.path(), &options);
         TestNode { url, server }
     }
 }
