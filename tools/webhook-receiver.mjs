@@ -12,6 +12,8 @@
 //                          or redirect (answer 307 to /hooks/redirected, here)
 //   GET  /control/received JSON: every delivery, in arrival order:
 //                          {id, type, verified, attempt, mode, path, body}
+//   GET  /control/count    JSON: {received, verified, distinct} (for the benchmark)
+//   PUT  /control/keep     body: no (count deliveries but keep none of them)
 import http from "node:http";
 import { createRequire } from "node:module";
 
@@ -21,7 +23,10 @@ const { Webhook } = require("standardwebhooks");
 // The endpoint's secret, from the start when the test knows it already.
 let secret = process.env.WEBHOOK_SECRET || null;
 let mode = "ok";
+let keep = true;
 const received = [];
+let count = 0;
+let verifiedCount = 0;
 const attempts = new Map();
 
 function readBody(req) {
@@ -45,6 +50,16 @@ const server = http.createServer(async (req, res) => {
     res.writeHead(204).end();
     return;
   }
+  if (req.url === "/control/keep" && req.method === "PUT") {
+    keep = body.trim() !== "no";
+    res.writeHead(204).end();
+    return;
+  }
+  if (req.url === "/control/count" && req.method === "GET") {
+    const counts = { received: count, verified: verifiedCount, distinct: attempts.size };
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(counts));
+    return;
+  }
   if (req.url === "/control/received" && req.method === "GET") {
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(received));
     return;
@@ -61,7 +76,9 @@ const server = http.createServer(async (req, res) => {
   } catch (err) {
     verified = false;
   }
-  received.push({ id, type, verified, attempt, mode, path: req.url, body });
+  count += 1;
+  if (verified) verifiedCount += 1;
+  if (keep) received.push({ id, type, verified, attempt, mode, path: req.url, body });
   if (mode === "hang") {
     return; // never answers: the sender's timeout must end it
   }
