@@ -4,7 +4,10 @@
 // behind the deliveries fall.
 //
 //   node tools/bench-webhooks.mjs <pulsekey url> <admin> <password> <receiver url> <backlog> <rate/s>
+import { execFile } from "node:child_process";
+
 const [base, admin, password, receiver, backlogArg, rateArg] = process.argv.slice(2);
+const heartbeatKeys = process.env.HEARTBEAT_KEYS;
 const backlog = Number(backlogArg);
 const rate = Number(rateArg);
 
@@ -21,6 +24,28 @@ async function call(method, path, token, body) {
 async function count() {
   return (await fetch(`${receiver}/control/count`)).json();
 }
+
+/** pulsekey-bench's heartbeat load for `seconds`: its summary (requests, p99_us, …). */
+function heartbeats(seconds) {
+  const script = new URL("../crates/bench/src/wrk.lua", import.meta.url).pathname;
+  return new Promise((resolve, reject) =>
+    execFile(
+      "wrk",
+      ["-t1", "-c16", `-d${seconds}s`, "-s", script, base],
+      { env: { ...process.env, PULSEKEY_BENCH_KEYS: heartbeatKeys } },
+      (err, stdout) => {
+        if (err) return reject(err);
+        const line = stdout.split("\n").reverse().find((l) => l.startsWith("{"));
+        const load = JSON.parse(line);
+        resolve({ ...load, perSecond: load.requests / (load.duration_us / 1e6) });
+      },
+    ),
+  );
+}
+
+const describeLoad = (l) =>
+  `${Math.round(l.perSecond)} heartbeats/s, p99 ${(l.p99_us / 1000).toFixed(1)} ms, ` +
+  `${l.status_errors + l.socket_errors} errors`;
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 
@@ -78,10 +103,16 @@ await pool(backlog, 32, () => call("POST", `/api/v1/webhooks/${id}/test`, token)
 const queued = (performance.now() - started) / 1000;
 console.log(`queued ${backlog} events behind a paused endpoint in ${queued.toFixed(1)} s`);
 
+const alone = heartbeatKeys ? await heartbeats(10) : null;
 started = performance.now();
 await call("PATCH", `/api/v1/webhooks/${id}`, token, { enabled: true });
+const beside = heartbeatKeys ? heartbeats(10) : null;
 const during = await sample(token, "/api/v1/servers?limit=50", async () => (await count()).verified >= backlog);
 const drained = (performance.now() - started) / 1000;
+if (beside) {
+  console.log(`heartbeats alone:              ${describeLoad(alone)}`);
+  console.log(`heartbeats from the drain's start: ${describeLoad(await beside)}`);
+}
 const c = await count();
 console.log(
   `drained ${backlog} in ${drained.toFixed(1)} s: ${Math.round(backlog / drained)} events/s ` +
