@@ -997,3 +997,57 @@ async fn a_hanging_receiver_times_out_and_holds_up_nobody() {
         attempt.duration_ms
     );
 }
+
+/// Two nodes delivering 300 events at once: each event reaches the receiver once (the
+/// receiver answers 2xx, so once per attempt is once), and each is recorded once.
+async fn two_nodes_deliver_each_event_once(postgres: bool) {
+    let (app, admin, receiver, created) = app_with_receiver(postgres, json!("all")).await;
+    let _second = app.another_node_with(|options| options.webhooks()).await;
+    let id = created.webhook.id;
+    let path = format!("/api/v1/webhooks/{id}/test");
+    let sends = (0..300).map(|_| app.post(&path, &admin, json!({})));
+    for answer in futures_util::future::join_all(sends).await {
+        assert_eq!(answer.status(), 202);
+    }
+    let received = receiver.wait_for("300 events", |r| r.len() >= 300).await;
+    let ids: std::collections::HashSet<&str> = received.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), 300);
+    assert!(received.iter().all(|r| r.verified));
+    let started = Instant::now();
+    loop {
+        let page: WebhookAttemptPage = app
+            .get(
+                &format!("/api/v1/webhooks/{id}/deliveries?limit=200"),
+                &admin,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let rest: WebhookAttemptPage = match &page.next_cursor {
+            Some(cursor) => app
+                .get(
+                    &format!("/api/v1/webhooks/{id}/deliveries?limit=200&cursor={cursor}"),
+                    &admin,
+                )
+                .await
+                .json()
+                .await
+                .unwrap(),
+            None => WebhookAttemptPage {
+                items: Vec::new(),
+                next_cursor: None,
+            },
+        };
+        if page.items.len() + rest.items.len() >= 300 {
+            assert_eq!(page.items.len() + rest.items.len(), 300);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Nothing arrived twice while the records were being written.
+    assert_eq!(receiver.received().await.len(), 300);
+}
+
+on_both_backends!(two_nodes_deliver_each_event_once);
