@@ -131,7 +131,7 @@ pub fn create_webhook(
     Ok(tx.audit(
         "webhook.create",
         Some(row.id),
-        json!({ "url": row.url, "events": view.events, "enabled": row.enabled }),
+        json!({ "url": address::for_the_record(&row.url), "events": view.events, "enabled": row.enabled }),
         (view, secret),
     )?)
 }
@@ -152,7 +152,10 @@ pub fn update_webhook(
         if url.as_str() != before.url {
             changed.insert(
                 "url".into(),
-                json!({ "from": before.url, "to": url.as_str() }),
+                json!({
+                    "from": address::for_the_record(&before.url),
+                    "to": address::for_the_record(url.as_str()),
+                }),
             );
             changes.url = Some(url.into());
             // The old address's failures say nothing of the new one.
@@ -217,7 +220,12 @@ pub fn delete_webhook(tx: &mut Tx<'_>, id: i64) -> Result<Audited<()>, DomainErr
     if !db::delete(tx.conn(), id)? {
         return Err(DomainError::NotFound("webhook"));
     }
-    Ok(tx.audit("webhook.delete", Some(id), json!({ "url": before.url }), ())?)
+    Ok(tx.audit(
+        "webhook.delete",
+        Some(id),
+        json!({ "url": address::for_the_record(&before.url) }),
+        (),
+    )?)
 }
 
 /// A new secret, answered this once; the one it replaces keeps signing beside it for
@@ -314,7 +322,7 @@ pub fn disable_failing(
         audited = tx.audit(
             "webhook.disable",
             Some(id),
-            json!({ "url": url, "reason": reason }),
+            json!({ "url": address::for_the_record(&url), "reason": reason }),
             (),
         )?;
     }

@@ -554,18 +554,18 @@ pub fn queue_depth(conn: &mut DbConnection) -> Result<(i64, Option<PrimitiveDate
 pub fn prune(conn: &mut DbConnection, before: PrimitiveDateTime) -> Result<usize, DbError> {
     diesel::delete(webhook_attempts::table.filter(webhook_attempts::at.lt(before)))
         .execute(conn)?;
-    let finished = webhook_deliveries::table
-        .filter(webhook_deliveries::state.ne(PENDING))
-        .filter(webhook_deliveries::updated_at.lt(before))
-        .select(webhook_deliveries::id);
-    diesel::delete(webhook_attempts::table.filter(webhook_attempts::delivery_id.eq_any(finished)))
-        .execute(conn)?;
-    let deliveries = diesel::delete(
+    let finished = || {
         webhook_deliveries::table
             .filter(webhook_deliveries::state.ne(PENDING))
-            .filter(webhook_deliveries::updated_at.lt(before)),
+            .filter(webhook_deliveries::updated_at.lt(before))
+    };
+    diesel::delete(
+        webhook_attempts::table.filter(
+            webhook_attempts::delivery_id.eq_any(finished().select(webhook_deliveries::id)),
+        ),
     )
     .execute(conn)?;
+    let deliveries = diesel::delete(finished()).execute(conn)?;
     let still_delivered = webhook_deliveries::table.select(webhook_deliveries::event_id);
     diesel::delete(
         webhook_events::table

@@ -9,6 +9,24 @@ use crate::DomainError;
 
 const MAX_URL_LEN: usize = 2000;
 
+/// An endpoint's URL as the audit log keeps it: without its query or fragment, which may
+/// carry a token the receiver checks, and the log outlives the endpoint.
+pub fn for_the_record(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let had_more = parsed.query().is_some() || parsed.fragment().is_some();
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            let mut text = String::from(parsed);
+            if had_more {
+                text.push_str("?…");
+            }
+            text
+        }
+        Err(_) => String::new(),
+    }
+}
+
 /// A URL an endpoint may have: `http` or `https`, a host, no credentials. Whether its
 /// address is allowed is decided where it is resolved (see [`is_public`]).
 pub fn validate_url(text: &str) -> Result<url::Url, DomainError> {
@@ -101,6 +119,18 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_audit_log_keeps_no_query() {
+        assert_eq!(
+            for_the_record("https://crm.example.com/hooks?token=s3cret#x"),
+            "https://crm.example.com/hooks?…"
+        );
+        assert_eq!(
+            for_the_record("https://crm.example.com/hooks"),
+            "https://crm.example.com/hooks"
+        );
+    }
 
     #[test]
     fn private_and_special_addresses_are_not_public() {
