@@ -312,30 +312,14 @@ async fn every_action_reaches_a_real_receiver_signed(postgres: bool) {
     // answered).
     let started = Instant::now();
     loop {
-        let all: WebhookAttemptPage = app
-            .get(
-                &format!("/api/v1/webhooks/{}/deliveries", created.webhook.id),
-                &admin,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+        let all: WebhookAttemptPage = attempts(&app, &admin, created.webhook.id, "").await;
         if all.items.len() == expected.len() {
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(10), "{all:#?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let page: WebhookAttemptPage = app
-        .get(
-            &format!("/api/v1/webhooks/{}/deliveries?limit=4", created.webhook.id),
-            &admin,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: WebhookAttemptPage = attempts(&app, &admin, created.webhook.id, "?limit=4").await;
     assert_eq!(page.items.len(), 4);
     assert!(
         page.items
@@ -390,12 +374,7 @@ async fn failures_are_retried_and_secrets_rotate(postgres: bool) {
         .await
         .unwrap();
     assert!(view.failing_since.is_some(), "{view:?}");
-    let page: WebhookAttemptPage = app
-        .get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: WebhookAttemptPage = attempts(&app, &admin, id, "").await;
     let failed = &page.items[0];
     assert_eq!(
         (failed.status_code, failed.state),
@@ -660,12 +639,7 @@ async fn a_receiver_down_gets_everything_when_back(postgres: bool) {
     let id = created.webhook.id;
     let started = Instant::now();
     loop {
-        let page: WebhookAttemptPage = app
-            .get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page: WebhookAttemptPage = attempts(&app, &admin, id, "").await;
         if page.items.len() >= 5 {
             assert!(
                 page.items
@@ -769,12 +743,7 @@ async fn an_endpoint_enabled_again_sends_what_waited_at_once(postgres: bool) {
     receiver.control("mode", "binary").await;
     // While disabled, nothing is sent: a second event waits with the first.
     app.create_server(&admin, acme.id, "acme-eu").await;
-    let page: WebhookAttemptPage = app
-        .get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: WebhookAttemptPage = attempts(&app, &admin, id, "").await;
     assert_eq!(page.items.len(), 1, "{page:#?}");
     let enabled_at = Instant::now();
     let enabled: WebhookView = patch(json!({ "enabled": true }))
@@ -792,12 +761,7 @@ async fn an_endpoint_enabled_again_sends_what_waited_at_once(postgres: bool) {
     assert!(received[1..].iter().all(|r| r.verified));
     let started = Instant::now();
     loop {
-        let page: WebhookAttemptPage = app
-            .get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page: WebhookAttemptPage = attempts(&app, &admin, id, "").await;
         if page
             .items
             .iter()
@@ -825,16 +789,20 @@ async fn webhook(app: &TestApp, admin: &str, id: i64) -> WebhookView {
         .unwrap()
 }
 
+/// A page of endpoint `id`'s attempts; `query` starts with `?` when there is one.
+async fn attempts(app: &TestApp, admin: &str, id: i64, query: &str) -> WebhookAttemptPage {
+    app.get(&format!("/api/v1/webhooks/{id}/deliveries{query}"), admin)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Waits (up to 20 s) for the first attempt at endpoint `id`'s deliveries.
 async fn first_attempt(app: &TestApp, admin: &str, id: i64) -> pulsekey_types::WebhookAttempt {
     let started = Instant::now();
     loop {
-        let page: WebhookAttemptPage = app
-            .get(&format!("/api/v1/webhooks/{id}/deliveries"), admin)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page: WebhookAttemptPage = attempts(app, admin, id, "").await;
         if let Some(attempt) = page.items.into_iter().last() {
             return attempt;
         }
@@ -1015,25 +983,11 @@ async fn two_nodes_deliver_each_event_once(postgres: bool) {
     assert!(received.iter().all(|r| r.verified));
     let started = Instant::now();
     loop {
-        let page: WebhookAttemptPage = app
-            .get(
-                &format!("/api/v1/webhooks/{id}/deliveries?limit=200"),
-                &admin,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page: WebhookAttemptPage = attempts(&app, &admin, id, "?limit=200").await;
         let rest: WebhookAttemptPage = match &page.next_cursor {
-            Some(cursor) => app
-                .get(
-                    &format!("/api/v1/webhooks/{id}/deliveries?limit=200&cursor={cursor}"),
-                    &admin,
-                )
-                .await
-                .json()
-                .await
-                .unwrap(),
+            Some(cursor) => {
+                attempts(&app, &admin, id, &format!("?limit=200&cursor={cursor}")).await
+            }
             None => WebhookAttemptPage {
                 items: Vec::new(),
                 next_cursor: None,
