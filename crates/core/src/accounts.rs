@@ -100,6 +100,7 @@ pub fn view(row: &users::UserRow) -> UserView {
         email: row.email.clone(),
         role: Role::parse(&row.role).unwrap_or(Role::Customer),
         disabled: row.disabled,
+        totp_enabled: false,
         last_heartbeat_at: None,
         created_at: pulsekey_db::from_stored(row.created_at),
         updated_at: pulsekey_db::from_stored(row.updated_at),
@@ -298,7 +299,9 @@ pub fn update_user(
     } else {
         "user.update"
     };
-    let value = view(&after);
+    let mut value = [view(&after)];
+    list::complete_views(tx.conn(), &mut value)?;
+    let [value] = value;
     Ok(tx.audit(
         action,
         None,
@@ -318,6 +321,7 @@ fn not_found(err: DbError) -> DomainError {
 pub fn start_session(
     conn: &mut DbConnection,
     user_id: i64,
+    client: &super::sign_in::Client,
 ) -> Result<(String, OffsetDateTime), DomainError> {
     let id = super::crypto::hex(&super::crypto::random_bytes::<16>());
     let now = OffsetDateTime::now_utc();
@@ -329,6 +333,9 @@ pub fn start_session(
             user_id,
             created_at: pulsekey_db::to_stored(now),
             expires_at: pulsekey_db::to_stored(expires_at),
+            last_used_at: pulsekey_db::to_stored(now),
+            address: client.ip.as_deref(),
+            user_agent: client.user_agent.as_deref(),
         },
     )?;
     Ok((id, expires_at))
@@ -375,7 +382,7 @@ pub fn check_limit(limit: Option<i64>) -> Result<i64, DomainError> {
 
 pub fn get_user(conn: &mut DbConnection, id: i64) -> Result<UserView, DomainError> {
     let mut user = [view(&users::find(conn, id).map_err(not_found)?)];
-    list::with_last_heartbeats(conn, &mut user)?;
+    list::complete_views(conn, &mut user)?;
     let [user] = user;
     Ok(user)
 }

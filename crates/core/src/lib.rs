@@ -11,7 +11,9 @@ pub mod fleet;
 pub mod heartbeat;
 pub mod keys;
 pub mod license;
+pub mod second_factor;
 pub mod servers;
+pub mod sessions;
 pub mod sign_in;
 pub mod tokens;
 pub mod webhooks;
@@ -94,6 +96,8 @@ pub enum DomainError {
     Forbidden(&'static str),
     #[error("too many attempts; retry after {retry_after_secs} s")]
     TooManyAttempts { retry_after_secs: u64 },
+    #[error("a second factor is already on; turn it off before enrolling another")]
+    SecondFactorAlreadyOn,
     #[error("stored license key cannot be decrypted with the configured data key")]
     UndecryptableKey,
     #[error(transparent)]

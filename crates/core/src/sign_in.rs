@@ -19,6 +19,8 @@ use time::{Duration, PrimitiveDateTime};
 use super::DomainError;
 use super::accounts;
 use super::audit::{Actor, Audited, Tx};
+use super::crypto::DataKey;
+use super::second_factor;
 
 pub const WINDOW: Duration = Duration::minutes(15);
 pub const MAX_ACCOUNT_DELAY: Duration = Duration::seconds(8);
@@ -115,6 +117,20 @@ pub fn counts(
 /// A signed-in user, the new session's id and its expiry.
 pub type SignedIn = (users::UserRow, String, time::OffsetDateTime);
 
+/// Where a sign-in comes from, as its session remembers it for the Security page.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A right password: signed in, or a second factor still to show.
+#[derive(Debug)]
+pub enum PasswordAccepted {
+    SignedIn(SignedIn),
+    SecondFactorNeeded(users::UserRow),
+}
+
 /// Why a sign-in with a well-formed request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -139,7 +155,7 @@ pub fn check_filled(username: &str, password: &str) -> Result<(), DomainError> {
 
 /// Counts one wrong password against the account, the address and the pair: the budget that
 /// sign-in and a password change share.
-fn count_failure(
+pub(crate) fn count_failure(
     tx: &mut Tx<'_>,
     account: &str,
     address: &str,
@@ -194,7 +210,9 @@ pub fn change_own_password(
         },
     )?;
     match kept {
-        Some(kept) => pulsekey_db::sessions::revoke_others_of_user(tx.conn(), user_id, kept, now)?,
+        Some(kept) => {
+            pulsekey_db::sessions::revoke_others_of_user(tx.conn(), user_id, kept, now)?;
+        }
         None => pulsekey_db::sessions::revoke_all_for_user(tx.conn(), user_id, now)?,
     }
     Ok(tx.audit(
@@ -205,17 +223,17 @@ pub fn change_own_password(
     )?)
 }
 
-/// Checks the password; on failure counts it and audits it, on success clears the account's
-/// counters, starts a session and audits that, each in the caller's transaction.
+/// Checks the password; on failure counts it and audits it. On success, a user with a
+/// second factor is asked for it (nothing cleared, no session yet); anyone else has the
+/// account's counters cleared and a session started. Each in the caller's transaction.
 pub fn attempt(
     tx: &mut Tx<'_>,
     username: &str,
     password: &str,
     address: &str,
-    ip: Option<String>,
-) -> Result<Audited<Result<SignedIn, Refusal>>, DomainError> {
+    client: &Client,
+) -> Result<Audited<Result<PasswordAccepted, Refusal>>, DomainError> {
     let account = account_subject(username);
-    let pair = pair_subject(&account, address);
     let now = pulsekey_db::now();
     let checked = match accounts::check_credentials(tx.conn(), username, password)? {
         accounts::Credentials::Valid(user) => Ok(*user),
@@ -227,7 +245,7 @@ pub fn attempt(
         Err(refusal) => {
             count_failure(tx, &account, address, now)?;
             let actor = Actor {
-                ip,
+                ip: client.ip.clone(),
                 ..Actor::default()
             };
             let truncated = username.chars().count() > MAX_ATTEMPTED_USERNAME;
@@ -242,17 +260,102 @@ pub fn attempt(
             return Ok(tx.audit_as(&actor, "auth.login.failed", None, metadata, Err(refusal))?);
         }
     };
-    login_failures::clear(tx.conn(), Scope::Pair, &pair)?;
-    login_failures::clear(tx.conn(), Scope::Account, &account)?;
-    let (session_id, expires_at) = accounts::start_session(tx.conn(), user.id)?;
-    let actor = Actor {
+    let actor = actor_of(&user, client);
+    if second_factor::confirmed(tx.conn(), user.id)?.is_some() {
+        // The password was right: worth a line in the audit log, as only the second
+        // factor now stands between whoever typed it and the account.
+        return Ok(tx.audit_as(
+            &actor,
+            "auth.login.password_accepted",
+            None,
+            json!({ "secondFactor": "required" }),
+            Ok(PasswordAccepted::SecondFactorNeeded(user)),
+        )?);
+    }
+    let signed_in = open_session(tx, user, address, client)?;
+    Ok(tx.audit_as(
+        &actor,
+        "auth.login",
+        None,
+        json!({}),
+        Ok(PasswordAccepted::SignedIn(signed_in)),
+    )?)
+}
+
+/// The second step of a sign-in, for a user whose password was right moments ago: a code
+/// from the authenticator app or a recovery code. A wrong one counts like a wrong password.
+pub fn finish_with_second_factor(
+    tx: &mut Tx<'_>,
+    data_key: &DataKey,
+    user_id: i64,
+    code: &str,
+    address: &str,
+    client: &Client,
+) -> Result<Audited<Result<SignedIn, Refusal>>, DomainError> {
+    if code.trim().is_empty() {
+        return Err(DomainError::Validation(
+            "enter the code from your authenticator app, or a recovery code".into(),
+        ));
+    }
+    let user = users::find(tx.conn(), user_id)?;
+    let actor = actor_of(&user, client);
+    if user.disabled {
+        let metadata = json!({ "username": user.username, "reason": "disabled" });
+        return Ok(tx.audit_as(
+            &actor,
+            "auth.login.failed",
+            None,
+            metadata,
+            Err(Refusal::Disabled),
+        )?);
+    }
+    let Some(accepted) = second_factor::check_for_sign_in(tx.conn(), data_key, &user, code)? else {
+        count_failure(
+            tx,
+            &account_subject(&user.username),
+            address,
+            pulsekey_db::now(),
+        )?;
+        let metadata = json!({ "username": user.username, "reason": "wrong second factor" });
+        return Ok(tx.audit_as(
+            &actor,
+            "auth.login.failed",
+            None,
+            metadata,
+            Err(Refusal::WrongCredentials),
+        )?);
+    };
+    let signed_in = open_session(tx, user, address, client)?;
+    Ok(tx.audit_as(
+        &actor,
+        "auth.login",
+        None,
+        second_factor::audit_metadata(accepted),
+        Ok(signed_in),
+    )?)
+}
+
+fn actor_of(user: &users::UserRow, client: &Client) -> Actor {
+    Actor {
         user_id: Some(user.id),
         username: Some(user.username.clone()),
         token_id: None,
-        ip,
-    };
-    let signed_in = (user, session_id, expires_at);
-    Ok(tx.audit_as(&actor, "auth.login", None, json!({}), Ok(signed_in))?)
+        ip: client.ip.clone(),
+    }
+}
+
+/// Clears the account's failures (a whole sign-in succeeded) and starts its session.
+fn open_session(
+    tx: &mut Tx<'_>,
+    user: users::UserRow,
+    address: &str,
+    client: &Client,
+) -> Result<SignedIn, DomainError> {
+    let account = account_subject(&user.username);
+    login_failures::clear(tx.conn(), Scope::Pair, &pair_subject(&account, address))?;
+    login_failures::clear(tx.conn(), Scope::Account, &account)?;
+    let (session_id, expires_at) = accounts::start_session(tx.conn(), user.id, client)?;
+    Ok((user, session_id, expires_at))
 }
 
 #[cfg(test)]

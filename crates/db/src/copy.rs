@@ -8,8 +8,9 @@ use time::PrimitiveDateTime;
 
 use crate::fleet::SampleRow;
 use crate::schema::{
-    api_tokens, audit_log, fleet_samples, retired_keys, server_events, server_heartbeats, servers,
-    sessions, users, webhook_attempts, webhook_deliveries, webhook_events, webhooks,
+    api_tokens, audit_log, fleet_samples, recovery_codes, retired_keys, server_events,
+    server_heartbeats, servers, sessions, totp_factors, users, webhook_attempts,
+    webhook_deliveries, webhook_events, webhooks,
 };
 use crate::{DbConnection, DbError};
 
@@ -44,6 +45,28 @@ struct Session {
     created_at: PrimitiveDateTime,
     expires_at: PrimitiveDateTime,
     revoked_at: Option<PrimitiveDateTime>,
+    last_used_at: Option<PrimitiveDateTime>,
+    address: Option<String>,
+    user_agent: Option<String>,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = totp_factors)]
+struct TotpFactor {
+    user_id: i64,
+    secret_ciphertext: Vec<u8>,
+    confirmed_at: Option<PrimitiveDateTime>,
+    last_step: i64,
+    created_at: PrimitiveDateTime,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = recovery_codes)]
+struct RecoveryCode {
+    id: i64,
+    user_id: i64,
+    code_hash: Vec<u8>,
+    used_at: Option<PrimitiveDateTime>,
 }
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
@@ -227,6 +250,8 @@ pub fn summarize(conn: &mut DbConnection) -> Result<Vec<TableSummary>, DbError> 
     Ok(vec![
         summarize_table!(users, User, users::id),
         summarize_table!(sessions, Session, sessions::id),
+        summarize_table!(totp_factors, TotpFactor, totp_factors::user_id),
+        summarize_table!(recovery_codes, RecoveryCode, recovery_codes::id),
         summarize_table!(servers, Server, servers::id),
         summarize_table!(server_heartbeats, Heartbeat, server_heartbeats::server_id),
         summarize_table!(server_events, ServerEvent, server_events::id),
@@ -259,6 +284,8 @@ macro_rules! keyed {
 }
 keyed!(User, id, i64);
 keyed!(Session, id, String);
+keyed!(TotpFactor, user_id, i64);
+keyed!(RecoveryCode, id, i64);
 keyed!(Server, id, i64);
 keyed!(Heartbeat, server_id, i64);
 keyed!(ServerEvent, id, i64);
@@ -301,6 +328,8 @@ pub fn sqlite_to_postgres(
     }
     copy!(users, User, users::id);
     copy!(sessions, Session, sessions::id);
+    copy!(totp_factors, TotpFactor, totp_factors::user_id);
+    copy!(recovery_codes, RecoveryCode, recovery_codes::id);
     copy!(servers, Server, servers::id);
     // The copied events already hold each installation's first `came_online`: the trigger
     // that writes it must not add another (nor take an id the copy is about to insert).
@@ -321,6 +350,7 @@ pub fn sqlite_to_postgres(
     copy!(webhook_attempts, WebhookAttempt, webhook_attempts::id);
     for table in [
         "users",
+        "recovery_codes",
         "servers",
         "server_events",
         "api_tokens",

@@ -13,6 +13,7 @@ pub mod license_changes;
 pub mod login_failures;
 pub mod retired_keys;
 pub mod schema;
+pub mod second_factors;
 pub mod server_events;
 pub mod servers;
 pub mod sessions;

@@ -21,6 +21,28 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        address -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    totp_factors (user_id) {
+        user_id -> BigInt,
+        secret_ciphertext -> Binary,
+        confirmed_at -> Nullable<Timestamp>,
+        last_step -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    recovery_codes (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        code_hash -> Binary,
+        used_at -> Nullable<Timestamp>,
     }
 }
 
@@ -70,6 +92,8 @@ diesel::table! {
 }
 
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(totp_factors -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(servers -> users (owner_id));
 diesel::joinable!(server_heartbeats -> servers (server_id));
 diesel::joinable!(api_tokens -> users (owner_id));
@@ -100,7 +124,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhooks,
     webhook_events,
     webhook_deliveries,
-    webhook_attempts
+    webhook_attempts,
+    totp_factors,
+    recovery_codes
 );
 
 diesel::table! {

@@ -127,6 +127,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PULSEKEY_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
     pub webhook_allow_private: bool,
 
+    /// Who must have a second factor (TOTP): `admins`, `all` or `off`. Someone it applies to
+    /// who has none can only enrol one until they do.
+    #[arg(long = "require-2fa", env = "PULSEKEY_REQUIRE_2FA", default_value = "off", value_parser = ["off", "admins", "all"])]
+    pub require_2fa: String,
+
     /// Bearer token a scraper must present to read `/metrics`; unset, the metrics are open
     /// (keep them behind the load balancer).
     #[arg(long, env = "PULSEKEY_METRICS_TOKEN", hide_env_values = true)]
@@ -184,6 +189,8 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Webhooks may reach non-public addresses (`PULSEKEY_WEBHOOK_ALLOW_PRIVATE`).
     pub webhook_allow_private: bool,
+    /// `PULSEKEY_REQUIRE_2FA`.
+    pub require_2fa: pulsekey_core::second_factor::Requirement,
 }
 
 impl Config {
@@ -305,6 +312,9 @@ impl Config {
             metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
             trusted_proxies,
             webhook_allow_private: args.webhook_allow_private,
+            // clap has already refused anything but the three words.
+            require_2fa: pulsekey_core::second_factor::Requirement::parse(&args.require_2fa)
+                .unwrap_or_default(),
         })
     }
 }

@@ -44,6 +44,11 @@ pub enum ErrorCode {
     LicenseNotInGrace,
     /// A server can be created only for a customer.
     OwnerNotCustomer,
+    /// The server requires a second factor of this user, who has none: enrol one
+    /// (`POST /api/v1/auth/totp`) before anything else.
+    SecondFactorRequired,
+    /// A second factor is already on; turn it off before enrolling another.
+    SecondFactorAlreadyOn,
     /// The request, its body included, did not arrive within the server's deadline.
     RequestTimeout,
     /// Too many attempts; see `Retry-After`.
@@ -75,6 +80,8 @@ impl ErrorCode {
             Self::LicenseNotActive => "license_not_active",
             Self::LicenseNotInGrace => "license_not_in_grace",
             Self::OwnerNotCustomer => "owner_not_customer",
+            Self::SecondFactorRequired => "second_factor_required",
+            Self::SecondFactorAlreadyOn => "second_factor_already_on",
             Self::RequestTimeout => "request_timeout",
             Self::TooManyRequests => "too_many_requests",
             Self::ServiceUnavailable => "service_unavailable",
@@ -111,6 +118,8 @@ mod tests {
             ErrorCode::LicenseNotActive,
             ErrorCode::LicenseNotInGrace,
             ErrorCode::OwnerNotCustomer,
+            ErrorCode::SecondFactorRequired,
+            ErrorCode::SecondFactorAlreadyOn,
             ErrorCode::RequestTimeout,
             ErrorCode::TooManyRequests,
             ErrorCode::ServiceUnavailable,

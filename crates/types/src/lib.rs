@@ -9,6 +9,7 @@ pub mod fleet;
 pub mod health;
 pub mod heartbeat;
 pub mod license;
+pub mod security;
 pub mod server;
 pub mod settings;
 pub mod signature;
@@ -26,6 +27,10 @@ pub use health::HealthResponse;
 pub use heartbeat::{HeartbeatRequest, HeartbeatResponse};
 pub use license::{
     Connection, InstallConfig, LicenseStatus, LicenseView, RevealResponse, RevokeRequest,
+};
+pub use security::{
+    LoginAnswer, MfaChallenge, MfaLoginRequest, RecoveryCodes, SessionList, SessionView, TotpCode,
+    TotpEnrolment,
 };
 pub use server::{
     CreateServerRequest, MyServer, MyServerList, ServerEvent, ServerEventPage, ServerList,

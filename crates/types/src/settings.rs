@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "openapi", schema(example = json!({"graceDaysDefault": 5, "graceDaysMin": 1, "graceDaysMax": 365, "heartbeatIntervalSecs": 60})))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"graceDaysDefault": 5, "graceDaysMin": 1, "graceDaysMax": 365, "heartbeatIntervalSecs": 60, "secondFactorRequired": false})))]
 pub struct SettingsView {
     /// The grace window a revoke gets when it names none (`PULSEKEY_GRACE_DAYS`).
     pub grace_days_default: i64,
@@ -15,4 +15,8 @@ pub struct SettingsView {
     pub grace_days_max: i64,
     /// How often proxies are told to send a heartbeat; `connection` is measured in it.
     pub heartbeat_interval_secs: u64,
+    /// `PULSEKEY_REQUIRE_2FA` applies to the caller: without a second factor they can only
+    /// enrol one.
+    #[serde(default)]
+    pub second_factor_required: bool,
 }

@@ -31,13 +31,16 @@ impl Role {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "openapi", schema(example = json!({"id": 7, "username": "acme", "email": "ops@acme.example", "role": "customer", "disabled": false, "lastHeartbeatAt": "2026-11-29T18:04:05Z", "createdAt": "2026-11-01T09:00:00Z", "updatedAt": "2026-11-01T09:00:00Z"})))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"id": 7, "username": "acme", "email": "ops@acme.example", "role": "customer", "disabled": false, "totpEnabled": false, "lastHeartbeatAt": "2026-11-29T18:04:05Z", "createdAt": "2026-11-01T09:00:00Z", "updatedAt": "2026-11-01T09:00:00Z"})))]
 pub struct UserView {
     pub id: i64,
     pub username: String,
     pub email: String,
     pub role: Role,
     pub disabled: bool,
+    /// A second factor (TOTP) is on.
+    #[serde(default)]
+    pub totp_enabled: bool,
     /// The latest heartbeat among the user's servers (null for admins and for customers
     /// whose proxies never called in).
     #[serde(default, with = "time::serde::rfc3339::option")]

@@ -34,7 +34,7 @@ pub fn list_users(
     let next_cursor = more
         .then(|| items.last().map(|user| cursor_of(sort, user)))
         .flatten();
-    with_last_heartbeats(conn, &mut items)?;
+    complete_views(conn, &mut items)?;
     Ok(UserList {
         items,
         next_cursor,
@@ -74,8 +74,9 @@ fn order_from(sort: UserSort, cursor: Option<&str>) -> Result<UserOrder, DomainE
     }
 }
 
-/// Fills in each user's latest heartbeat across their servers, in one query.
-pub(super) fn with_last_heartbeats(
+/// Fills in what the users table does not hold: each user's latest heartbeat across their
+/// servers and whether they have a second factor, in one query each.
+pub(super) fn complete_views(
     conn: &mut DbConnection,
     users: &mut [UserView],
 ) -> Result<(), DomainError> {
@@ -85,8 +86,10 @@ pub(super) fn with_last_heartbeats(
             .into_iter()
             .filter_map(|(owner, at)| Some((owner, at?)))
             .collect();
+    let with_factor = pulsekey_db::second_factors::confirmed_among(conn, &ids)?;
     for user in users.iter_mut() {
         user.last_heartbeat_at = latest.get(&user.id).copied().map(pulsekey_db::from_stored);
+        user.totp_enabled = with_factor.contains(&user.id);
     }
     Ok(())
 }
@@ -103,6 +106,7 @@ mod tests {
             email: format!("{username}@example.com"),
             role: Role::Customer,
             disabled: false,
+            totp_enabled: false,
             last_heartbeat_at: None,
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,

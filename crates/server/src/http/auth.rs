@@ -64,6 +64,47 @@ fn decode_session(secret: &[u8], token: &str) -> Option<(i64, String)> {
     Some((data.claims.sub.parse().ok()?, data.claims.sid))
 }
 
+/// The audience of the short-lived token between a right password and its second factor: a
+/// session token has none, and each decoder requires its own shape, so neither passes for
+/// the other.
+const MFA_AUDIENCE: &str = "pulsekey-mfa";
+/// How long a person has to type their code after their password.
+pub const MFA_TOKEN_LIFETIME: time::Duration = time::Duration::minutes(5);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct MfaClaims {
+    sub: String,
+    aud: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// A token naming `user_id`, whose password was right, for [`MFA_TOKEN_LIFETIME`].
+pub fn encode_mfa_token(secret: &[u8], user_id: i64) -> Result<String, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let claims = MfaClaims {
+        sub: user_id.to_string(),
+        aud: MFA_AUDIENCE.to_owned(),
+        iat: now.unix_timestamp(),
+        exp: (now + MFA_TOKEN_LIFETIME).unix_timestamp(),
+    };
+    let key = EncodingKey::from_secret(secret)
+        .map_err(|err| ApiError::Internal(format!("bad JWT secret: {err}")))?;
+    jsonwebtoken::encode(&Header::new(ALGORITHM), &claims, &key)
+        .map_err(|err| ApiError::Internal(format!("cannot sign the sign-in step: {err}")))
+}
+
+/// The user a valid, unexpired MFA token names.
+pub fn decode_mfa_token(secret: &[u8], token: &str) -> Option<i64> {
+    let mut validation = Validation::new(ALGORITHM);
+    validation.leeway = 5;
+    validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+    validation.set_audience(&[MFA_AUDIENCE]);
+    let key = DecodingKey::from_secret(secret).ok()?;
+    let data = jsonwebtoken::decode::<MfaClaims>(token, &key, &validation).ok()?;
+    data.claims.sub.parse().ok()
+}
+
 pub fn session_cookie(token: &str, secure: bool) -> Cookie<'static> {
     Cookie::build(SESSION_COOKIE, token.to_owned())
         .path("/")
@@ -179,6 +220,19 @@ fn credential(req: &HttpRequest) -> Result<Credential, ApiError> {
     Ok(Credential::Session(cookie.value().to_owned()))
 }
 
+/// What someone who must enrol a second factor may still reach: enough to see who they are,
+/// enrol, and leave.
+fn open_before_enrolment(path: &str) -> bool {
+    matches!(
+        path,
+        "/api/v1/auth/me"
+            | "/api/v1/auth/logout"
+            | "/api/v1/auth/totp"
+            | "/api/v1/auth/totp/confirm"
+            | "/api/v1/settings"
+    )
+}
+
 fn principal_of(user: &UserRow, via: Via, ip: Option<String>) -> Option<Principal> {
     (!user.disabled).then(|| Principal {
         user_id: user.id,
@@ -196,6 +250,7 @@ impl FromRequest for Principal {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let credential = credential(req);
+        let path = req.path().to_owned();
         let ip = state
             .as_ref()
             .and_then(|s| crate::http::net::client_ip(req, &s.config.trusted_proxies))
@@ -207,20 +262,30 @@ impl FromRequest for Principal {
                     let (user_id, session_id) = decode_session(&state.secrets.jwt_secret, &jwt)
                         .ok_or(ApiError::Unauthorized)?;
                     let sid = session_id.clone();
-                    let user = state
+                    let live = state
                         .blocking(move |db| {
                             let mut conn = db.conn()?;
-                            Ok(sessions::find_live_user(
-                                &mut conn,
-                                &sid,
-                                pulsekey_db::now(),
-                            )?)
+                            let now = pulsekey_db::now();
+                            let live = sessions::find_live(&mut conn, &sid, now)?;
+                            if live.as_ref().is_some_and(|live| {
+                                pulsekey_core::sessions::due_for_touch(live.last_used_at, now)
+                            }) {
+                                sessions::touch(&mut conn, &sid, now)?;
+                            }
+                            Ok(live)
                         })
                         .await?
-                        .filter(|user| user.id == user_id)
+                        .filter(|live| live.user.id == user_id)
                         .ok_or(ApiError::Unauthorized)?;
-                    principal_of(&user, Via::Session { session_id }, ip)
-                        .ok_or(ApiError::Unauthorized)
+                    let principal = principal_of(&live.user, Via::Session { session_id }, ip)
+                        .ok_or(ApiError::Unauthorized)?;
+                    if !live.second_factor
+                        && state.config.require_2fa.applies_to(principal.role)
+                        && !open_before_enrolment(&path)
+                    {
+                        return Err(ApiError::SecondFactorRequired);
+                    }
+                    Ok(principal)
                 }
                 Credential::Token(secret) => {
                     let (token, owner) = state

@@ -38,6 +38,14 @@ pub enum ApiError {
     InvalidLicenseKey,
     #[error("{0}")]
     Forbidden(String),
+    /// `PULSEKEY_REQUIRE_2FA` applies to this user, who has no second factor yet.
+    #[error(
+        "this server requires a second factor for your account: set one up on the Security page first"
+    )]
+    SecondFactorRequired,
+    /// The token between password and code expired or is not one.
+    #[error("the sign-in step has expired; enter your password again")]
+    MfaTokenInvalid,
     #[error("{0}")]
     NotFound(String),
     #[error("{method} is not allowed here; this path answers {}", allowed.join(", "))]
@@ -73,6 +81,8 @@ impl ApiError {
             }
             Self::InvalidLicenseKey => ErrorCode::InvalidToken,
             Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::SecondFactorRequired => ErrorCode::SecondFactorRequired,
+            Self::MfaTokenInvalid => ErrorCode::Unauthorized,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Self::Domain(err) => match err {
@@ -85,6 +95,7 @@ impl ApiError {
                 DomainError::OwnerNotCustomer(_) => ErrorCode::OwnerNotCustomer,
                 DomainError::Forbidden(_) => ErrorCode::Forbidden,
                 DomainError::TooManyAttempts { .. } => ErrorCode::TooManyRequests,
+                DomainError::SecondFactorAlreadyOn => ErrorCode::SecondFactorAlreadyOn,
                 DomainError::UndecryptableKey => ErrorCode::Internal,
                 DomainError::Db(DbError::Unavailable(_)) => ErrorCode::ServiceUnavailable,
                 DomainError::Db(DbError::StorageFailing(_)) => ErrorCode::StorageFailing,
@@ -122,12 +133,13 @@ impl ResponseError for ApiError {
             ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Unauthorized | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden | ErrorCode::SecondFactorRequired => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::UsernameTaken
             | ErrorCode::LicenseNotActive
-            | ErrorCode::LicenseNotInGrace => StatusCode::CONFLICT,
+            | ErrorCode::LicenseNotInGrace
+            | ErrorCode::SecondFactorAlreadyOn => StatusCode::CONFLICT,
             ErrorCode::OwnerNotCustomer => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,

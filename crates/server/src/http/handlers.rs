@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod health;
 pub mod heartbeat;
 pub mod me;
+pub mod security;
 pub mod servers;
 pub mod settings;
 pub mod tokens;
@@ -36,15 +37,23 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(
             utoipa_actix_web::scope("/api/v1")
                 .service(auth::login)
+                .service(auth::login_mfa)
                 .service(auth::logout)
                 .service(auth::change_password)
                 .service(auth::me)
+                .service(security::begin_totp_enrolment)
+                .service(security::confirm_totp)
+                .service(security::disable_totp)
+                .service(security::list_sessions)
+                .service(security::end_other_sessions)
+                .service(security::end_session)
                 .service(settings::get_settings)
                 .service(users::list_users)
                 .service(users::create_user)
                 .service(users::get_user)
                 .service(users::update_user)
                 .service(users::list_user_servers)
+                .service(security::reset_user_totp)
                 .service(fleet::get_fleet)
                 .service(fleet::get_fleet_history)
                 .service(servers::list_servers)

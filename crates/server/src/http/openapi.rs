@@ -24,7 +24,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
     )),
     tags(
         (name = "heartbeat", description = "What proxies call every interval"),
-        (name = "auth", description = "Sessions"),
+        (name = "auth", description = "Signing in: passwords, second factors, sessions"),
         (name = "users", description = "Admin: accounts"),
         (name = "fleet", description = "Admin: every installation at a glance and over time"),
         (name = "servers", description = "Admin: customers' servers"),

@@ -167,6 +167,18 @@ fn routes() -> Vec<(&'static str, &'static str, Rule)> {
             "/api/v1/webhooks/{id}/deliveries/{deliveryId}/retry",
             Rule::AdminWebhooksWrite,
         ),
+        ("post", "/api/v1/auth/login/mfa", Rule::Public),
+        ("post", "/api/v1/auth/totp", Rule::SignedInSession),
+        ("post", "/api/v1/auth/totp/confirm", Rule::SignedInSession),
+        ("delete", "/api/v1/auth/totp", Rule::SignedInSession),
+        ("delete", "/api/v1/users/{id}/totp", Rule::AdminSessionOnly),
+        ("get", "/api/v1/auth/sessions", Rule::SignedInSession),
+        (
+            "delete",
+            "/api/v1/auth/sessions/{id}",
+            Rule::SignedInSession,
+        ),
+        ("delete", "/api/v1/auth/sessions", Rule::SignedInSession),
         ("post", "/api/v1/auth/logout", Rule::SignedIn),
         ("post", "/api/v1/auth/password", Rule::SignedInSession),
     ]
@@ -220,6 +232,13 @@ both_backends! {
             }
             tokens.insert(name, created.token);
         }
+        // The admin reset needs a second factor to clear: a user of its own, enrolled.
+        let initech = app.create_user("initech", Role::Customer).await;
+        let initech_session = app.login(&initech).await;
+        let enrolment: pulsekey_types::TotpEnrolment = app.post("/api/v1/auth/totp", &initech_session, json!({})).await.json().await.unwrap();
+        let secret = totp_rs::Secret::try_from_base32(&enrolment.secret).unwrap();
+        let code = totp_rs::Builder::new().with_secret(secret).build().unwrap().generate_current().to_string();
+        assert_eq!(app.post("/api/v1/auth/totp/confirm", &initech_session, json!({ "code": code })).await.status(), 200);
         let victim: pulsekey_types::CreatedToken = app.post("/api/v1/tokens", &admin, json!({ "name": "victim", "scopes": ["read"] })).await.json().await.unwrap();
         let mut forged: Vec<String> = admin.split('.').map(str::to_owned).collect();
         forged[2] = "c2lnbmF0dXJl".into();
@@ -249,8 +268,21 @@ both_backends! {
                 } else {
                     webhook
                 };
+                // A session's own id: ending it is allowed (the session is this call's alone).
+                let own_session = match (&bearer, template) {
+                    (Some(bearer), "/api/v1/auth/sessions/{id}") if !bearer.starts_with("pkt_") => {
+                        let list = app.get("/api/v1/auth/sessions", bearer).await;
+                        match list.json::<pulsekey_types::SessionList>().await {
+                            Ok(list) => list.items.into_iter().find(|s| s.current).map(|s| s.id),
+                            Err(_) => None,
+                        }
+                    }
+                    _ => None,
+                };
                 let path = template
+                    .replace("/users/{id}/totp", &format!("/users/{}/totp", initech.id))
                     .replace("/users/{id}", &format!("/users/{}", other.id))
+                    .replace("/sessions/{id}", &format!("/sessions/{}", own_session.as_deref().unwrap_or("none")))
                     .replace("/servers/{id}", &format!("/servers/{server}"))
                     .replace("/tokens/{id}", &format!("/tokens/{}", victim.view.id))
                     .replace("/webhooks/{id}", &format!("/webhooks/{webhook}"))

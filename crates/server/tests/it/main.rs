@@ -25,4 +25,5 @@ mod secrets_in_logs;
 mod servers;
 mod shutdown;
 mod storage;
+mod two_factor;
 mod webhooks;

@@ -68,6 +68,7 @@ impl TestApp {
             fleet_sample_secs: None,
             webhooks: false,
             webhook_allow_private: true,
+            require_2fa: pulsekey_core::second_factor::Requirement::Off,
         }
     }
 
@@ -91,6 +92,8 @@ pub struct TestAppBuilder {
     webhooks: bool,
     /// `PULSEKEY_WEBHOOK_ALLOW_PRIVATE`: on, as the tests' receivers are on this machine.
     webhook_allow_private: bool,
+    /// `PULSEKEY_REQUIRE_2FA`.
+    require_2fa: pulsekey_core::second_factor::Requirement,
 }
 
 impl TestAppBuilder {
@@ -121,6 +124,12 @@ impl TestAppBuilder {
     #[allow(dead_code)]
     pub fn webhook_allow_private(mut self, allow: bool) -> Self {
         self.webhook_allow_private = allow;
+        self
+    }
+
+    #[allow(dead_code)]
+    pub fn require_2fa(mut self, requirement: pulsekey_core::second_factor::Requirement) -> Self {
+        self.require_2fa = requirement;
         self
     }
 
@@ -242,6 +251,7 @@ fn start_node(
             .unwrap_or_default(),
         secure_cookies: false,
         webhook_allow_private: options.webhook_allow_private,
+        require_2fa: options.require_2fa,
     };
     let secrets = Secrets::load(
         data_dir,
